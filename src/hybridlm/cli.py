@@ -1,0 +1,255 @@
+"""`hybridlm`: serve the gateway, chat, explain routes, read the request log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from hybridlm.api import HybridLM
+    from hybridlm.config import Config
+    from hybridlm.types import Trace
+
+app = typer.Typer(
+    help="Small and large language models working together: a local SLM, any OpenAI-compatible LLM, "
+    "an explainable router between them, and an OpenAI-compatible gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="hybridlm.yaml (default: $HYBRIDLM_CONFIG, ./hybridlm.yaml, built-in defaults).")
+]
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="'hybrid', 'hybrid/<profile>' or a tier name to force it.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _config(path: Path | None) -> Config:
+    from hybridlm.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        _fail(str(err), 2)
+
+
+def _hybrid(path: Path | None) -> HybridLM:
+    from hybridlm.api import HybridLM
+    from hybridlm.models.base import BackendError
+
+    try:
+        return HybridLM(_config(path))
+    except BackendError as err:
+        _fail(err.message, 2)
+
+
+def _route_table(trace: Trace) -> Table:
+    meta = trace.metadata()
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold cyan")
+    table.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("tier", meta["tier"]), ("model", meta["model"]), ("router", meta["router"]),
+        ("score", None if meta["score"] is None else f"{meta['score']:.3f}"),
+        ("threshold", None if meta["threshold"] is None else f"{meta['threshold']:.2f}"),
+        ("reason", meta["reason"]), ("fallback", meta["fallback"]), ("fallback reason", meta["fallback_reason"]),
+    ]
+    if trace.model is not None:
+        rows += [("tokens", f"{trace.usage.prompt_tokens} in / {trace.usage.completion_tokens} out"),
+                 ("cost", f"${meta['cost_usd']:.6f}"), ("latency", f"{meta['latency_ms']:.0f} ms")]
+    for name, value in rows:
+        if value is not None:
+            table.add_row(name, str(value))
+    return table
+
+
+@app.command()
+def chat(
+    prompt: Annotated[str, typer.Argument(help="The question or instruction.")],
+    model: ModelOption = "hybrid",
+    max_tokens: Annotated[Optional[int], typer.Option(help="Longest answer, in tokens.")] = None,
+    system: Annotated[Optional[str], typer.Option(help="A system prompt.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer one prompt through the full pipeline (route, call, fall back, log) and show the route."""
+    from hybridlm.models.base import BackendError
+    from hybridlm.pipeline import UnknownModel
+
+    with console.status("Loading models...", spinner="dots"):
+        hybrid = _hybrid(config)
+    try:
+        with console.status("Thinking...", spinner="dots"):
+            result = hybrid.chat(prompt, model=model, max_tokens=max_tokens, system=system)
+    except (BackendError, UnknownModel) as err:
+        _fail(str(err), 1)
+    finally:
+        hybrid.close()
+    if as_json:
+        print(json.dumps({"answer": result.text, "hybridlm": result.route}))
+        return
+    console.print(result.text.strip(), highlight=False, markup=False)
+    console.print()
+    console.print(_route_table(result.trace))
+
+
+@app.command()
+def route(
+    prompt: Annotated[str, typer.Argument(help="The query to route.")],
+    model: ModelOption = "hybrid",
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the routing decision and its reasons, without calling any model."""
+    from hybridlm.pipeline import UnknownModel
+
+    hybrid = _hybrid(config)
+    try:
+        trace = hybrid.explain(prompt, model=model)
+    except UnknownModel as err:
+        _fail(str(err), 1)
+    finally:
+        hybrid.close()
+    assert trace.decision is not None
+    if as_json:
+        print(json.dumps({**trace.metadata(), "features": trace.decision.features}))
+        return
+    console.print(_route_table(trace))
+    features = Table("feature", "weight", title="score parts", title_justify="left")
+    for name, weight in sorted(trace.decision.features.items(), key=lambda kv: -abs(kv[1])):
+        if weight:
+            features.add_row(name, f"{weight:+.3f}")
+    console.print(features)
+
+
+app.command(name="explain", help="Same as 'route': the decision and why.")(route)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    config: ConfigOption = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Start the OpenAI-compatible gateway (POST /v1/chat/completions, GET /v1/models, GET /healthz)."""
+    import uvicorn
+
+    from hybridlm.models.local_gguf import LocalGGUFBackend
+    from hybridlm.pipeline import Pipeline
+    from hybridlm.server import build_app
+
+    from hybridlm.models.base import BackendError
+
+    cfg = _config(config)
+    try:
+        pipeline = Pipeline.from_config(cfg)
+        with console.status("Loading the embedded model...", spinner="dots"):
+            for backend in pipeline.backends.values():
+                if isinstance(backend, LocalGGUFBackend):
+                    backend.load()
+    except BackendError as err:
+        _fail(err.message, 2)
+    for name, backend in pipeline.backends.items():
+        console.print(f"tier [bold]{name}[/bold]: {cfg.tiers[name].backend} / {backend.model_name}")
+    if pipeline.remote_tier is None:
+        console.print("[yellow]no LLM tier configured: everything is answered locally[/yellow]")
+    console.print(f"request log: {pipeline.log.path}")
+    console.print(f"gateway on [bold]http://{host}:{port}/v1[/bold] (model 'hybrid' routes)")
+    uvicorn.run(build_app(cfg, pipeline), host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _open_log(config: Path | None) -> Any:
+    from hybridlm.telemetry import RequestLog, default_log_path
+
+    path = default_log_path(_config(config).resolved_data_dir())
+    if not path.exists():
+        err_console.print(f"no request log yet at {path}")
+        raise typer.Exit(0)
+    return RequestLog(path)
+
+
+@app.command()
+def logs(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent requests.")] = 20,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show recent requests: route, tokens, cost, latency, status."""
+    rows = _open_log(config).recent(limit)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    cells = []
+    for r in rows:
+        status = "ok" if r["status"] == "ok" else str(r["http_status"])
+        cells.append([
+            dt.datetime.fromtimestamp(r["ts"]).strftime("%H:%M:%S"), r["tier"] or "",
+            "" if r["score"] is None else f"{r['score']:.2f}", status + (" fallback" if r["fallback"] else ""),
+            f"{r['prompt_tokens']}/{r['completion_tokens']}", f"{r['cost_usd']:.5f}", f"{r['latency_ms']:.0f}",
+            r["error"] or r["prompt_preview"] or "",
+        ])
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    names = ("time", "tier", "score", "status", "tokens", "cost $", "ms")
+    for i, name in enumerate(names):
+        table.add_column(name, no_wrap=True, min_width=max([len(name), *(len(c[i]) for c in cells)]))
+    table.add_column("prompt / error", overflow="ellipsis", no_wrap=True)
+    for row in cells:
+        table.add_row(*(escape(c) for c in row))
+    console.print(table)
+
+
+@app.command()
+def stats(
+    config: ConfigOption = None,
+    days: Annotated[Optional[float], typer.Option(help="Only the last N days.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Totals: requests per tier, cost, and what sending everything to the LLM would have cost."""
+    import time
+
+    since = time.time() - days * 86400 if days else 0.0
+    totals = _open_log(config).totals(since)
+    if as_json:
+        print(json.dumps({
+            "requests": totals.requests, "errors": totals.errors, "fallbacks": totals.fallbacks,
+            "cost_usd": totals.cost_usd, "all_llm_cost_usd": totals.baseline_cost_usd, "saved_usd": totals.saved_usd,
+            "by_tier": [t.__dict__ for t in totals.by_tier],
+        }))
+        return
+    table = Table("tier", "requests", "share", "tokens in", "tokens out", "cost $")
+    for t in totals.by_tier:
+        share = t.requests / totals.requests if totals.requests else 0.0
+        table.add_row(t.tier, str(t.requests), f"{share:.0%}", str(t.prompt_tokens), str(t.completion_tokens),
+                      f"{t.cost_usd:.6f}")
+    console.print(table)
+    console.print(f"requests {totals.requests}  errors {totals.errors}  fallbacks {totals.fallbacks}")
+    console.print(f"cost ${totals.cost_usd:.6f}  all-LLM cost ${totals.baseline_cost_usd:.6f}  "
+                  f"saved [bold green]${totals.saved_usd:.6f}[/bold green]")
+    if totals.baseline_cost_usd == 0 and totals.requests:
+        console.print("[dim]all-LLM cost is priced with the LLM tier's prices; none is configured or priced[/dim]")
+
+
+@app.command(name="config")
+def show_config(config: ConfigOption = None) -> None:
+    """Validate the configuration and print it as the gateway will use it (secrets are never in it)."""
+    import yaml
+
+    cfg = _config(config)
+    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
+    console.print(f"# request log: {cfg.resolved_data_dir()}")

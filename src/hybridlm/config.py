@@ -1,0 +1,184 @@
+"""hybridlm.yaml: tiers, their backends and prices, the router, profiles and limits.
+
+Secrets never live in the file: a tier names the environment variable that holds its key.
+With no file at all, the defaults run: the embedded SLM, plus an LLM tier when
+OPENAI_BASE_URL or OPENAI_API_KEY is set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV = "HYBRIDLM_CONFIG"
+DATA_DIR_ENV = "HYBRIDLM_DATA_DIR"
+DEFAULT_CONFIG_NAME = "hybridlm.yaml"
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot run, with a message that says where and why."""
+
+
+class Price(BaseModel):
+    """US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
+
+class TierConfig(BaseModel):
+    """One model tier. Fields beyond these belong to the backend and are checked by it."""
+
+    model_config = ConfigDict(extra="allow")
+    backend: str
+    price: Price = Field(default_factory=Price)
+    budget_usd_per_day: float | None = Field(
+        None, ge=0, description="Routed traffic stops going to this tier once today's spend reaches it."
+    )
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _backend_options_valid(self) -> TierConfig:
+        from hybridlm.models.registry import validate_options
+
+        validate_options(self.backend, self.options)
+        return self
+
+
+class RouterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = "heuristic"
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    local_tier: str = "slm"
+    remote_tier: str = "llm"
+    fallback: bool = Field(True, description="Serve from the local tier when the remote tier fails.")
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> RouterConfig:
+        from hybridlm.routing.registry import ROUTERS
+
+        if self.kind not in ROUTERS:
+            raise ValueError(f"unknown router '{self.kind}'; known: {', '.join(sorted(ROUTERS))}")
+        return self
+
+
+class ProfileConfig(BaseModel):
+    """A named variant of routing, chosen by the client with model `hybrid/<name>`."""
+
+    model_config = ConfigDict(extra="forbid")
+    threshold: float = Field(..., ge=0.0, le=1.0)
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_body_bytes: int = Field(1_000_000, gt=0)
+    default_max_tokens: int = Field(256, gt=0)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data_dir: Path | None = None
+    tiers: dict[str, TierConfig]
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    profiles: dict[str, ProfileConfig] = Field(
+        default_factory=lambda: {
+            "cheap": ProfileConfig(threshold=0.7),
+            "quality": ProfileConfig(threshold=0.3),
+        }
+    )
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @model_validator(mode="after")
+    def _router_tiers_exist(self) -> Config:
+        if self.router.local_tier not in self.tiers:
+            raise ValueError(f"router.local_tier '{self.router.local_tier}' is not one of the tiers {sorted(self.tiers)}")
+        reserved = {"hybrid"}
+        clash = reserved & set(self.tiers)
+        if clash:
+            raise ValueError(f"tier name {sorted(clash)} is reserved for routing")
+        return self
+
+    @property
+    def remote_tier(self) -> str | None:
+        """The LLM tier, or None when none is configured (everything stays local)."""
+        name = self.router.remote_tier
+        return name if name in self.tiers else None
+
+    def resolved_data_dir(self) -> Path:
+        if os.environ.get(DATA_DIR_ENV):
+            return Path(os.environ[DATA_DIR_ENV]).expanduser()
+        if self.data_dir is not None:
+            return self.data_dir.expanduser()
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("hybridlm"))
+
+
+def default_config_dict() -> dict[str, Any]:
+    """The zero-configuration setup: embedded SLM, and the environment's OpenAI endpoint if any."""
+    tiers: dict[str, Any] = {"slm": {"backend": "local"}}
+    base_url = os.environ.get("OPENAI_BASE_URL")
+    if base_url or os.environ.get("OPENAI_API_KEY"):
+        tiers["llm"] = {
+            "backend": "openai",
+            "base_url": base_url or "https://api.openai.com/v1",
+            "model": os.environ.get("HYBRIDLM_LLM_MODEL", DEFAULT_LLM_MODEL),
+            "api_key_env": "OPENAI_API_KEY",
+            "price": {"input": 0.15, "output": 0.60},
+        }
+    return {"tiers": tiers}
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    if "tiers" not in data:
+        data = {**default_config_dict(), **data}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: invalid configuration\n{_describe(err)}") from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load the file named, else $HYBRIDLM_CONFIG, else ./hybridlm.yaml, else the defaults."""
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = os.environ[CONFIG_ENV]
+    if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
+        path = DEFAULT_CONFIG_NAME
+    if path is None:
+        return parse_config(default_config_dict(), "defaults")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read config file ({err.strerror or err})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    return parse_config(data, str(p))

@@ -1,0 +1,70 @@
+"""The one interface every model backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from hybridlm.types import Chunk, Completion, Message
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count for upstreams that report no usage; about four characters a token."""
+    return max(1, len(text) // 4) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[Message]) -> int:
+    return sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """The sampling knobs a client may set; None means the backend's default."""
+
+    max_tokens: int = 256
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_openai(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"max_tokens": self.max_tokens}
+        for key in ("temperature", "top_p", "stop", "seed"):
+            value = getattr(self, key)
+            if value is not None:
+                body[key] = value
+        return body
+
+
+class BackendError(Exception):
+    """A model call that failed; `kind` says how, so the caller can choose fallback or status.
+
+    kinds: "unavailable" (cannot connect), "timeout", "upstream" (bad status or reply),
+    "invalid_request" (the request itself is unacceptable, e.g. too long for the context).
+    """
+
+    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """A chat model: one answer at once, or the same answer as a stream of chunks."""
+
+    model_name: str
+
+    async def complete(self, messages: list[Message], params: GenerationParams) -> Completion: ...
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
+        """Yield chunks; raise BackendError before the first chunk if the call cannot start."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,44 @@
+"""Backends by name: the one place a new kind of model is registered."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from hybridlm.models.base import ChatBackend
+from hybridlm.models.local_gguf import LocalGGUFBackend
+from hybridlm.models.openai_http import OpenAIBackend
+
+
+class BackendFactory(Protocol):
+    Options: type[BaseModel]
+
+    def __call__(self, options: Any) -> ChatBackend: ...
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "local": LocalGGUFBackend,
+    "openai": OpenAIBackend,
+}
+
+
+def _factory(name: str) -> BackendFactory:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend '{name}'; known: {', '.join(sorted(BACKENDS))}") from None
+
+
+def validate_options(name: str, options: dict[str, Any]) -> BaseModel:
+    """Check a tier's backend-specific fields; raises ValueError so pydantic reports the place."""
+    factory = _factory(name)
+    try:
+        return factory.Options.model_validate(options)
+    except ValidationError as err:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"backend '{name}': {details}") from None
+
+
+def build_backend(name: str, options: dict[str, Any]) -> ChatBackend:
+    return _factory(name)(validate_options(name, options))

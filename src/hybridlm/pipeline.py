@@ -1,0 +1,207 @@
+"""One request, end to end: resolve the model name, decide the tier, call it, fall back, account.
+
+The gateway and the CLI both drive this class, so they route, fall back and log identically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from hybridlm.config import Config
+from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens
+from hybridlm.models.registry import build_backend
+from hybridlm.routing.base import Router, last_user_text
+from hybridlm.routing.registry import build_router
+from hybridlm.telemetry import RequestLog, default_log_path
+from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
+
+HYBRID = "hybrid"
+LLM_UNAVAILABLE = "llm_unavailable"
+
+
+class UnknownModel(Exception):
+    """The request names a model that is neither `hybrid[/profile]` nor a tier."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request's `model` field asks for: a forced tier, or routing with a threshold."""
+
+    forced_tier: str | None
+    profile: str | None
+    threshold: float
+
+
+class Pipeline:
+    def __init__(self, config: Config, backends: dict[str, ChatBackend], router: Router, log: RequestLog) -> None:
+        self.config = config
+        self.backends = backends
+        self.router = router
+        self.log = log
+
+    @classmethod
+    def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
+        backends = {name: build_backend(t.backend, t.options) for name, t in config.tiers.items()}
+        log = log or RequestLog(default_log_path(config.resolved_data_dir()))
+        return cls(config, backends, build_router(config.router.kind), log)
+
+    @property
+    def local_tier(self) -> str:
+        return self.config.router.local_tier
+
+    @property
+    def remote_tier(self) -> str | None:
+        return self.config.remote_tier
+
+    def model_names(self) -> list[str]:
+        """Everything a client may put in `model`."""
+        return [HYBRID, *(f"{HYBRID}/{p}" for p in self.config.profiles), *self.backends]
+
+    def resolve(self, model: str) -> Target:
+        threshold = self.config.router.threshold
+        if model == HYBRID:
+            return Target(None, None, threshold)
+        if model.startswith(HYBRID + "/"):
+            profile = model.split("/", 1)[1]
+            if profile not in self.config.profiles:
+                known = ", ".join(sorted(self.config.profiles)) or "none configured"
+                raise UnknownModel(f"The model '{model}' does not exist: unknown profile '{profile}' (known: {known})")
+            return Target(None, profile, self.config.profiles[profile].threshold)
+        if model in self.backends:
+            return Target(model, None, threshold)
+        for name, backend in self.backends.items():
+            if backend.model_name == model:
+                return Target(name, None, threshold)
+        raise UnknownModel(f"The model '{model}' does not exist; use one of: {', '.join(self.model_names())}")
+
+    def decide(self, messages: list[Message], target: Target) -> Decision:
+        score = self.router.score(messages)
+        explained = score.explain()
+        if target.forced_tier:
+            return Decision(target.forced_tier, score.value, target.threshold,
+                            f"forced: the request named tier '{target.forced_tier}'", self.router.name,
+                            score.contributions, forced=True)
+        wants_remote = score.value >= target.threshold
+        tier = self.remote_tier if wants_remote and self.remote_tier else self.local_tier
+        verdict = ">=" if wants_remote else "<"
+        reason = f"score {score.value:.2f} {verdict} threshold {target.threshold:.2f}: {explained}"
+        return Decision(tier, score.value, target.threshold, reason, self.router.name, score.contributions)
+
+    def start_trace(self, messages: list[Message], requested_model: str | None, stream: bool) -> Trace:
+        return Trace(requested_model=requested_model, stream=stream, prompt_preview=last_user_text(messages)[:200])
+
+    def plan(self, messages: list[Message], model: str, trace: Trace) -> None:
+        """Resolve the model name and decide the tier; records both on the trace."""
+        target = self.resolve(model)
+        trace.profile = target.profile
+        trace.decision = self.decide(messages, target)
+        trace.tier = trace.decision.tier
+        if trace.decision.forced:
+            return
+        wanted_remote = trace.decision.score is not None and trace.decision.score >= target.threshold
+        if wanted_remote and self.remote_tier is None:
+            self._mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
+        elif trace.tier != self.local_tier:
+            over = self._over_budget(trace.tier)
+            if over:
+                self._mark_fallback(trace, over)
+
+    def _over_budget(self, tier: str) -> str | None:
+        budget = self.config.tiers[tier].budget_usd_per_day
+        if budget is None:
+            return None
+        midnight = dt.datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        spent = self.log.spend_since(tier, midnight)
+        return f"over budget: tier '{tier}' spent ${spent:.4f} of ${budget:.4f} today" if spent >= budget else None
+
+    def _mark_fallback(self, trace: Trace, reason: str) -> None:
+        trace.fallback = LLM_UNAVAILABLE
+        trace.fallback_reason = reason
+        trace.tier = self.local_tier
+
+    def _may_fall_back(self, trace: Trace, err: BackendError) -> bool:
+        return (
+            self.config.router.fallback
+            and trace.tier != self.local_tier
+            and trace.decision is not None
+            and not trace.decision.forced
+            and err.kind != "invalid_request"
+        )
+
+    def _account(self, trace: Trace, model: str, usage: Usage) -> None:
+        assert trace.tier is not None
+        trace.model = model
+        trace.usage = usage
+        trace.cost_usd = self.config.tiers[trace.tier].price.cost(usage.prompt_tokens, usage.completion_tokens)
+        reference = self.remote_tier
+        trace.baseline_cost_usd = (
+            self.config.tiers[reference].price.cost(usage.prompt_tokens, usage.completion_tokens) if reference else 0.0
+        )
+
+    async def complete(self, messages: list[Message], params: GenerationParams, trace: Trace) -> Completion:
+        assert trace.tier is not None, "plan() first"
+        try:
+            result = await self.backends[trace.tier].complete(messages, params)
+        except BackendError as err:
+            if not self._may_fall_back(trace, err):
+                raise
+            self._mark_fallback(trace, err.message)
+            result = await self.backends[trace.tier].complete(messages, params)
+        self._account(trace, result.model, result.usage)
+        return result
+
+    async def stream(self, messages: list[Message], params: GenerationParams, trace: Trace) -> AsyncIterator[Chunk]:
+        """Opens the stream (falling back if the tier cannot start) and returns the rest of it.
+
+        The first chunk is awaited here, so by the time the caller sends headers the tier
+        that answers is known.
+        """
+        assert trace.tier is not None, "plan() first"
+        try:
+            chunks, first = await self._open(trace.tier, messages, params)
+        except BackendError as err:
+            if not self._may_fall_back(trace, err):
+                raise
+            self._mark_fallback(trace, err.message)
+            chunks, first = await self._open(trace.tier, messages, params)
+        self._account(trace, self.backends[trace.tier].model_name, Usage())
+        return self._relay(chunks, first, messages, trace)
+
+    async def _open(self, tier: str, messages: list[Message], params: GenerationParams
+                    ) -> tuple[AsyncIterator[Chunk], Chunk | None]:
+        chunks = self.backends[tier].stream(messages, params)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = None
+        return chunks, first
+
+    async def _relay(self, chunks: AsyncIterator[Chunk], first: Chunk | None, messages: list[Message],
+                     trace: Trace) -> AsyncIterator[Chunk]:
+        usage: Usage | None = None
+        produced = 0
+        pending = [first] if first is not None else []
+        try:
+            for chunk in pending:
+                produced += bool(chunk.text)
+                usage = chunk.usage or usage
+                yield chunk
+            async for chunk in chunks:
+                produced += bool(chunk.text)
+                usage = chunk.usage or usage
+                yield chunk
+        finally:
+            if usage is None:
+                usage = Usage(estimate_prompt_tokens(messages), produced)
+            self._account(trace, trace.model or "", usage)
+
+    def record(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> None:
+        trace.finish()
+        self.log.record(trace, endpoint)
+
+    async def aclose(self) -> None:
+        for backend in self.backends.values():
+            await backend.aclose()
+        self.log.close()

@@ -1,0 +1,39 @@
+"""The HTTP edge of /v1/chat/completions: read the body within its limit, hand it to the service."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from hybridlm.server.chat.serving import ChatService, JSONResult, StreamResult
+from hybridlm.server.errors import APIError
+from hybridlm.server.responses import json_response
+
+router = APIRouter()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes",
+                       code="request_too_large")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise APIError(413, f"Request body exceeds the limit of {limit} bytes", code="request_too_large")
+    return bytes(body)
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    service: ChatService = request.app.state.chat
+    try:
+        raw = await read_body(request, service.pipeline.config.server.max_body_bytes)
+    except APIError as err:
+        result: JSONResult | StreamResult = service.reject(err)
+    else:
+        result = await service.handle(raw)
+    if isinstance(result, StreamResult):
+        return StreamingResponse(result.events, media_type="text/event-stream", headers=result.headers)
+    return json_response(result.body, result.status, result.headers)

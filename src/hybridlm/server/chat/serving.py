@@ -1,0 +1,147 @@
+"""/v1/chat/completions without the web framework: bytes in, a JSON or SSE result out.
+
+Every outcome, rejected input included, ends in exactly one request-log row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from hybridlm.models.base import BackendError, GenerationParams
+from hybridlm.pipeline import Pipeline, UnknownModel
+from hybridlm.routing.base import message_text
+from hybridlm.server.chat.protocol import (
+    ChatCompletionRequest,
+    chunk_body,
+    closing_chunk_body,
+    completion_body,
+    metadata_headers,
+)
+from hybridlm.server.errors import APIError, from_backend
+from hybridlm.types import Chunk, Message, Trace
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "/v1/chat/completions"
+PASSTHROUGH_EXCLUDE = {"stream_options", "user"}
+
+
+@dataclass
+class JSONResult:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamResult:
+    events: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def parse_request(raw: bytes) -> ChatCompletionRequest:
+    """Bytes to a validated request, or an APIError that says exactly what is wrong."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise APIError(400, f"We could not parse the JSON body of your request: {err}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise APIError(400, f"The request body must be a JSON object, not {type(data).__name__}", code="invalid_json")
+    try:
+        request = ChatCompletionRequest.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        param = ".".join(str(p) for p in first["loc"])
+        code = "missing_required_parameter" if first["type"] == "missing" else "invalid_type"
+        if first["type"] in ("too_short", "greater_than", "less_than_equal", "greater_than_equal", "less_than"):
+            code = "invalid_value"
+        raise APIError(400, f"Invalid value for '{param}': {first['msg']}", code=code, param=param) from None
+    if not any(message_text(m.model_dump()).strip() for m in request.messages):
+        raise APIError(400, "'messages' has no text: every message is empty", code="empty_messages", param="messages")
+    return request
+
+
+class ChatService:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def reject(self, err: APIError, trace: Trace | None = None) -> JSONResult:
+        """Record a request that will not be served and build its error response."""
+        trace = trace or Trace()
+        trace.status = "error"
+        trace.http_status = err.status
+        trace.error = err.message
+        trace.error_code = err.code
+        self.pipeline.record(trace, ENDPOINT)
+        headers = {"x-hybridlm-request-id": trace.request_id}
+        return JSONResult(err.status, err.body(), headers)
+
+    def _params(self, request: ChatCompletionRequest) -> GenerationParams:
+        stop = [request.stop] if isinstance(request.stop, str) else request.stop
+        extra = {k: v for k, v in (request.model_extra or {}).items() if k not in PASSTHROUGH_EXCLUDE}
+        return GenerationParams(
+            max_tokens=request.max_completion_tokens or request.max_tokens or self.pipeline.config.server.default_max_tokens,
+            temperature=request.temperature, top_p=request.top_p, stop=stop, seed=request.seed, extra=extra,
+        )
+
+    async def handle(self, raw: bytes) -> JSONResult | StreamResult:
+        trace = Trace()
+        try:
+            request = parse_request(raw)
+            messages: list[Message] = [m.model_dump(exclude_none=True) for m in request.messages]
+            trace = self.pipeline.start_trace(messages, request.model, request.stream)
+            try:
+                self.pipeline.plan(messages, request.model, trace)
+            except UnknownModel as err:
+                raise APIError(404, str(err), code="model_not_found", param="model") from None
+            params = self._params(request)
+            if request.stream:
+                chunks = await self.pipeline.stream(messages, params, trace)
+                include_usage = bool((request.stream_options or {}).get("include_usage"))
+                return StreamResult(self._events(chunks, trace, include_usage), metadata_headers(trace))
+            result = await self.pipeline.complete(messages, params, trace)
+        except APIError as err:
+            return self.reject(err, trace)
+        except BackendError as err:
+            return self.reject(from_backend(err), trace)
+        except Exception as err:  # a defect of ours: still answer in OpenAI's shape and keep the record
+            log.exception("unhandled error in %s", trace.request_id)
+            return self.reject(APIError(500, f"internal error: {type(err).__name__}: {err}", "server_error",
+                                        "internal_error"), trace)
+        self.pipeline.record(trace, ENDPOINT)
+        return JSONResult(200, completion_body(result, trace), metadata_headers(trace))
+
+    async def _events(self, chunks: AsyncIterator[Chunk], trace: Trace, include_usage: bool) -> AsyncIterator[bytes]:
+        try:
+            yield sse(chunk_body(trace, {"role": "assistant", "content": ""}, None))
+            async for chunk in chunks:
+                if chunk.text or chunk.finish_reason:
+                    delta = {"content": chunk.text} if chunk.text else {}
+                    yield sse(chunk_body(trace, delta, chunk.finish_reason))
+            yield sse(closing_chunk_body(trace, include_usage))
+            yield SSE_DONE
+        except BackendError as err:
+            failure = from_backend(err)
+            trace.status, trace.error, trace.error_code = "error", failure.message, failure.code
+            yield sse(failure.body())
+            yield SSE_DONE
+        except (asyncio.CancelledError, GeneratorExit):
+            trace.status, trace.error, trace.error_code = "error", "client disconnected mid-stream", "client_disconnected"
+            raise
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+            self.pipeline.record(trace, ENDPOINT)

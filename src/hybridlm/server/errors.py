@@ -1,0 +1,37 @@
+"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`, with a status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hybridlm.models.base import BackendError
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, type: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+UPSTREAM_STATUS = {
+    "unavailable": (503, "upstream_unavailable"),
+    "timeout": (504, "upstream_timeout"),
+    "upstream": (502, "upstream_error"),
+}
+
+
+def from_backend(err: BackendError) -> APIError:
+    """A model failure the caller should see: the request's fault (400) or the upstream's (5xx)."""
+    if err.kind == "invalid_request":
+        code = "context_length_exceeded" if "context" in err.message else "invalid_request"
+        return APIError(400, err.message, code=code)
+    status, code = UPSTREAM_STATUS.get(err.kind, (502, "upstream_error"))
+    return APIError(status, err.message, type="upstream_error", code=code)

@@ -1,0 +1,114 @@
+"""Plain data that flows through one request: messages in, a decision, a completion, a trace out."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, Any]
+"""One OpenAI chat message (`role`, `content`, ...); kept as a dict so unknown fields survive."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend returns for a non-streaming call."""
+
+    text: str
+    model: str
+    usage: Usage
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a streamed answer; the last one may carry usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The router's verdict: which tier, and why, in numbers a person can check."""
+
+    tier: str
+    score: float | None
+    threshold: float | None
+    reason: str
+    router: str
+    features: dict[str, float] = field(default_factory=dict)
+    forced: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "score": self.score,
+            "threshold": self.threshold,
+            "reason": self.reason,
+            "router": self.router,
+            "features": self.features,
+            "forced": self.forced,
+        }
+
+
+Status = Literal["ok", "error"]
+
+
+@dataclass
+class Trace:
+    """Everything that happened to one request; the log, the CLI and the response read it."""
+
+    request_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    started: float = field(default_factory=time.time)
+    requested_model: str | None = None
+    profile: str | None = None
+    stream: bool = False
+    decision: Decision | None = None
+    tier: str | None = None
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    baseline_cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    status: Status = "ok"
+    http_status: int = 200
+    fallback: str | None = None
+    fallback_reason: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    prompt_preview: str = ""
+
+    def finish(self) -> None:
+        self.latency_ms = (time.time() - self.started) * 1000.0
+
+    def metadata(self) -> dict[str, Any]:
+        """The `hybridlm` object attached to every response."""
+        d = self.decision
+        return {
+            "request_id": self.request_id,
+            "tier": self.tier,
+            "model": self.model,
+            "router": d.router if d else None,
+            "score": d.score if d else None,
+            "threshold": d.threshold if d else None,
+            "reason": d.reason if d else None,
+            "routed_tier": d.tier if d else None,
+            "fallback": self.fallback,
+            "fallback_reason": self.fallback_reason,
+            "cost_usd": round(self.cost_usd, 10),
+            "baseline_cost_usd": round(self.baseline_cost_usd, 10),
+            "latency_ms": round(self.latency_ms, 2),
+        }
