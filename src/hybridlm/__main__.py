@@ -1,0 +1,3 @@
+from hybridlm.cli import app
+
+app(prog_name="hybridlm")

@@ -1,0 +1,131 @@
+"""Real servers on loopback for the integration tests: a llama.cpp upstream and the gateway itself."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from hybridlm.models.local_gguf import bundled_model_path
+from hybridlm.telemetry import RequestLog, default_log_path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_file: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_file.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server at {url} not ready after {timeout}s:\n{log_file.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Upstream:
+    """`python -m llama_cpp.server` hosting the bundled SmolLM2: the stand-in cloud LLM."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/v1"
+
+
+def start_llama_server(workdir: Path) -> Upstream:
+    port = free_port()
+    log_file = workdir / f"llama-server-{port}.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()), "--host", LOOPBACK,
+           "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"]
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
+    return Upstream(proc, port)
+
+
+@dataclass
+class Gateway:
+    """`hybridlm serve` in a subprocess with its own config and data dir."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def log(self) -> RequestLog:
+        return RequestLog(default_log_path(self.data_dir))
+
+    def row(self, request_id: str) -> dict[str, Any]:
+        log = self.log()
+        try:
+            row = log.get(request_id)
+        finally:
+            log.close()
+        assert row is not None, f"no log row for {request_id}"
+        return row
+
+
+def start_gateway(workdir: Path, config: dict[str, Any]) -> Gateway:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config_file = workdir / "hybridlm.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    data_dir = workdir / "data"
+    env = {**os.environ, "HYBRIDLM_DATA_DIR": str(data_dir), "NO_PROXY": "127.0.0.1,localhost"}
+    log_file = workdir / f"gateway-{port}.log"
+    cmd = [sys.executable, "-m", "hybridlm", "serve", "--host", LOOPBACK, "--port", str(port),
+           "--config", str(config_file)]
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    _wait_ready(proc, f"http://{LOOPBACK}:{port}/healthz", log_file)
+    return Gateway(proc, port, data_dir)
+
+
+def hybrid_config(llm_base_url: str, **llm: Any) -> dict[str, Any]:
+    """Embedded SLM plus an 'llm' tier on the given OpenAI-compatible URL, priced so costs show."""
+    return {
+        "tiers": {
+            "slm": {"backend": "local", "price": {"input": 0.0, "output": 0.0}},
+            "llm": {"backend": "openai", "base_url": llm_base_url, "model": "smollm2-cloud",
+                    "price": {"input": 2.5, "output": 10.0}, "timeout": 30, "connect_timeout": 2, **llm},
+        },
+        "server": {"default_max_tokens": 16},
+    }

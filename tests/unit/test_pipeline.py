@@ -1,0 +1,117 @@
+"""Pipeline logic with scripted backends; the same paths run against real servers in tests/integration."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hybridlm.config import parse_config
+from hybridlm.models.base import BackendError, GenerationParams
+from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline, UnknownModel
+from hybridlm.routing import HeuristicRouter
+from hybridlm.telemetry import RequestLog
+from tests.fakes import ScriptedBackend
+
+SIMPLE = [{"role": "user", "content": "What are your opening hours?"}]
+COMPLEX = [{"role": "user", "content": "Analyze and compare these two plans step by step in detail."}]
+PARAMS = GenerationParams(max_tokens=16)
+
+
+def make(tmp_path: Path, with_llm: bool = True, budget: float | None = None) -> tuple[Pipeline, ScriptedBackend, ScriptedBackend]:
+    tiers = {"slm": {"backend": "local"}}
+    if with_llm:
+        tiers["llm"] = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "big",
+                        "price": {"input": 1.0, "output": 4.0}, "budget_usd_per_day": budget}
+    config = parse_config({"tiers": tiers})
+    slm, llm = ScriptedBackend("small"), ScriptedBackend("big")
+    backends = {"slm": slm, **({"llm": llm} if with_llm else {})}
+    return Pipeline(config, backends, HeuristicRouter(), RequestLog(tmp_path / "log.db")), slm, llm
+
+
+def run(pipeline: Pipeline, messages: list, model: str = "hybrid"):
+    trace = pipeline.start_trace(messages, model, stream=False)
+    pipeline.plan(messages, model, trace)
+    result = asyncio.run(pipeline.complete(messages, PARAMS, trace))
+    pipeline.record(trace)
+    return result, trace
+
+
+def test_simple_goes_local_complex_goes_remote_with_costs(tmp_path: Path) -> None:
+    pipeline, slm, llm = make(tmp_path)
+    _, t1 = run(pipeline, SIMPLE)
+    _, t2 = run(pipeline, COMPLEX)
+    assert (t1.tier, t2.tier) == ("slm", "llm")
+    assert t1.cost_usd == 0 and t1.baseline_cost_usd > 0
+    assert t2.cost_usd == pytest.approx((100 * 1.0 + 3 * 4.0) / 1e6)  # "big says hi": 3 tokens
+    assert len(slm.history) == len(llm.history) == 1
+
+
+def test_remote_failure_falls_back_to_local_with_reason(tmp_path: Path) -> None:
+    pipeline, slm, llm = make(tmp_path)
+    llm.enqueue(BackendError("unavailable", "cannot reach upstream"))
+    result, trace = run(pipeline, COMPLEX)
+    assert result.model == "small"
+    assert (trace.tier, trace.fallback, trace.fallback_reason) == ("slm", LLM_UNAVAILABLE, "cannot reach upstream")
+    assert trace.decision is not None and trace.decision.tier == "llm"
+    assert pipeline.log.get(trace.request_id)["fallback"] == LLM_UNAVAILABLE
+
+
+def test_forced_tier_does_not_fall_back(tmp_path: Path) -> None:
+    pipeline, slm, llm = make(tmp_path)
+    llm.enqueue(BackendError("timeout", "too slow"))
+    with pytest.raises(BackendError, match="too slow"):
+        run(pipeline, SIMPLE, model="llm")
+    assert slm.history == []
+
+
+def test_request_errors_are_not_hidden_by_fallback(tmp_path: Path) -> None:
+    pipeline, slm, llm = make(tmp_path)
+    llm.enqueue(BackendError("invalid_request", "context too long", 400))
+    with pytest.raises(BackendError, match="context too long"):
+        run(pipeline, COMPLEX)
+
+
+def test_no_llm_configured_marks_fallback_without_calling_out(tmp_path: Path) -> None:
+    pipeline, slm, _ = make(tmp_path, with_llm=False)
+    _, trace = run(pipeline, COMPLEX)
+    assert trace.tier == "slm"
+    assert trace.fallback == LLM_UNAVAILABLE
+    assert "no LLM tier is configured" in (trace.fallback_reason or "")
+
+
+def test_budget_exhausted_sends_routed_traffic_local(tmp_path: Path) -> None:
+    pipeline, slm, llm = make(tmp_path, budget=0.0001)
+    _, first = run(pipeline, COMPLEX)
+    _, second = run(pipeline, COMPLEX)
+    assert first.tier == "llm"
+    assert second.tier == "slm" and "over budget" in (second.fallback_reason or "")
+    assert len(llm.history) == 1
+
+
+def test_profiles_and_model_names_resolve(tmp_path: Path) -> None:
+    pipeline, _, _ = make(tmp_path)
+    assert pipeline.resolve("hybrid/cheap").threshold == 0.7
+    assert pipeline.resolve("big").forced_tier == "llm"
+    assert "hybrid/quality" in pipeline.model_names()
+    with pytest.raises(UnknownModel, match="unknown profile 'nope'"):
+        pipeline.resolve("hybrid/nope")
+    with pytest.raises(UnknownModel, match="does not exist"):
+        pipeline.resolve("gpt-9")
+
+
+def test_stream_falls_back_before_first_chunk_and_accounts_usage(tmp_path: Path) -> None:
+    pipeline, slm, llm = make(tmp_path)
+    llm.enqueue(BackendError("unavailable", "down"))
+    slm.enqueue("one two three")
+
+    async def consume() -> tuple[str, object]:
+        trace = pipeline.start_trace(COMPLEX, "hybrid", stream=True)
+        pipeline.plan(COMPLEX, "hybrid", trace)
+        chunks = await pipeline.stream(COMPLEX, PARAMS, trace)
+        text = "".join([c.text async for c in chunks])
+        return text, trace
+
+    text, trace = asyncio.run(consume())
+    assert text == "one two three "
+    assert trace.tier == "slm" and trace.fallback == LLM_UNAVAILABLE  # type: ignore[attr-defined]
+    assert trace.usage.completion_tokens == 3  # type: ignore[attr-defined]
