@@ -1,0 +1,67 @@
+"""The CLI as a newcomer runs it: offline, on the embedded defaults, no API key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=120)
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_chat_answers_offline_from_the_embedded_slm_and_explains_the_route() -> None:
+    proc = hybridlm("chat", "What are your opening hours?", "--max-tokens", "16")
+    assert proc.returncode == 0, proc.stderr
+    assert "SmolLM2-135M-Instruct" in proc.stdout
+    assert "threshold 0.50" in proc.stdout.replace("\n", " ")
+    assert "routine_question" in proc.stdout
+
+
+def test_chat_json_then_logs_and_stats_see_it(isolated_env: Path) -> None:
+    proc = hybridlm("chat", "Write a poem about a lost parcel", "--max-tokens", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = last_json(proc.stdout)
+    meta = result["hybridlm"]
+    assert result["answer"]
+    assert (meta["tier"], meta["routed_tier"], meta["fallback"]) == ("slm", "slm", "llm_unavailable")
+
+    logs = last_json(hybridlm("logs", "--json").stdout)
+    assert [r["request_id"] for r in logs] == [meta["request_id"]]
+    assert logs[0]["fallback_reason"].startswith("no LLM tier is configured")
+
+    stats = last_json(hybridlm("stats", "--json").stdout)
+    assert stats["requests"] == 1 and stats["fallbacks"] == 1
+    assert stats["by_tier"][0]["tier"] == "slm"
+    assert (isolated_env / "requests.db").is_file()
+
+
+def test_route_explains_without_calling_a_model() -> None:
+    proc = hybridlm("route", "--json", "Analyze and compare three pricing strategies step by step.")
+    assert proc.returncode == 0, proc.stderr
+    decision = last_json(proc.stdout)
+    assert decision["score"] >= decision["threshold"]
+    assert decision["features"]["analytical"] > 0
+    assert decision["model"] is None  # nothing answered
+
+
+def test_unknown_model_and_bad_config_are_clear_errors(tmp_path: Path) -> None:
+    unknown = hybridlm("route", "hi", "--model", "hybrid/nope")
+    assert unknown.returncode == 1 and "unknown profile 'nope'" in unknown.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tiers: {slm: {backend: warp}}")
+    proc = hybridlm("chat", "hi", "--config", str(bad))
+    assert proc.returncode == 2
+    assert "unknown backend 'warp'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_lists_every_command() -> None:
+    out = hybridlm("--help").stdout
+    for command in ("chat", "route", "explain", "serve", "logs", "stats", "config"):
+        assert command in out
