@@ -1,0 +1,1 @@
+"""Metrics, cross-validation and reports for routers and skills."""

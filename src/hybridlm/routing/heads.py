@@ -1,0 +1,125 @@
+"""The parts learned routers are made of: small numeric models stored as plain arrays.
+
+Each head turns a prompt's embedding (E) and text features (F) into a raw number; a
+`Percentiles` map puts every head on the same [0, 1] scale (its rank among training prompts),
+so heads can be averaged and a threshold means the same thing whichever heads are used.
+Nothing here is pickled: every head is saved and loaded as named numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+QUANTILES = np.linspace(0.0, 1.0, 201)
+
+
+@dataclass
+class Percentiles:
+    """Raw score -> share of training prompts scoring lower."""
+
+    edges: np.ndarray
+
+    @classmethod
+    def fit(cls, raw: np.ndarray) -> Percentiles:
+        return cls(np.quantile(np.asarray(raw, dtype=np.float64), QUANTILES))
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        # np.interp needs increasing x; ties among edges collapse to their mean rank
+        edges, index = np.unique(self.edges, return_inverse=True)
+        ranks = np.bincount(index, weights=QUANTILES) / np.bincount(index)
+        if len(edges) == 1:
+            return np.full(np.shape(raw), 0.5)
+        return np.interp(raw, edges, ranks)
+
+
+def standardise(F: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return (F - mean) / std
+
+
+@dataclass
+class KNNHead:
+    """Mean target of the k most similar training prompts (cosine similarity)."""
+
+    embeddings: np.ndarray  # (n, d) float16, L2-normalised
+    targets: np.ndarray  # (n,) or (n, m)
+    k: int
+
+    def neighbours(self, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims = E.astype(np.float32) @ self.embeddings.astype(np.float32).T
+        k = min(self.k, sims.shape[1])
+        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        return idx, np.take_along_axis(sims, idx, axis=1)
+
+    def raw(self, E: np.ndarray, F: np.ndarray) -> np.ndarray:
+        idx, _ = self.neighbours(E)
+        return self.targets[idx].mean(axis=1)
+
+    def leave_one_out(self) -> np.ndarray:
+        """Training-set scores without each prompt seeing itself, for honest percentiles."""
+        out = []
+        for start in range(0, len(self.embeddings), 1024):
+            block = self.embeddings[start:start + 1024].astype(np.float32)
+            sims = block @ self.embeddings.astype(np.float32).T
+            rows = np.arange(len(block))
+            sims[rows, start + rows] = -np.inf
+            k = min(self.k, sims.shape[1] - 1)
+            idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            out.append(self.targets[idx].mean(axis=1))
+        return np.concatenate(out)
+
+
+@dataclass
+class LinearHead:
+    """Ridge regression on [embedding, standardised features]; closed form, no solver state."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+
+    @classmethod
+    def fit(cls, E: np.ndarray, F: np.ndarray, y: np.ndarray, alpha: float = 10.0,
+            feature_scale: float = 0.2) -> LinearHead:
+        mean, std = F.mean(axis=0), F.std(axis=0) + 1e-6
+        X = np.hstack([E, feature_scale * standardise(F, mean, std)]).astype(np.float64)
+        x_mean, y_mean = X.mean(axis=0), y.mean(axis=0)
+        Xc, yc = X - x_mean, y - y_mean
+        coef = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(X.shape[1]), Xc.T @ yc)
+        coef_scaled = coef.copy()
+        coef_scaled[E.shape[1]:] *= feature_scale
+        return cls(coef_scaled, np.atleast_1d(y_mean - x_mean @ coef), mean, std)
+
+    def raw(self, E: np.ndarray, F: np.ndarray) -> np.ndarray:
+        X = np.hstack([E, standardise(F, self.feature_mean, self.feature_std)])
+        out = X @ self.coef + self.intercept
+        return out
+
+
+@dataclass
+class TopicHead:
+    """P(topic | prompt) x the mean target of each topic: what the subject says about difficulty."""
+
+    coef: np.ndarray  # (topics, d)
+    intercept: np.ndarray  # (topics,)
+    topic_targets: np.ndarray  # (topics,)
+
+    @classmethod
+    def fit(cls, E: np.ndarray, topics: list[str], y: np.ndarray, C: float = 10.0) -> TopicHead:
+        from sklearn.linear_model import LogisticRegression
+
+        labels = np.asarray(topics)
+        model = LogisticRegression(C=C, max_iter=500).fit(E, labels)
+        means = np.array([y[labels == t].mean() for t in model.classes_])
+        return cls(model.coef_.astype(np.float32), model.intercept_.astype(np.float32), means)
+
+    def raw(self, E: np.ndarray, F: np.ndarray) -> np.ndarray:
+        logits = E @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        return p @ self.topic_targets
+
+
+Head = KNNHead | LinearHead | TopicHead
