@@ -14,13 +14,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hybridlm.errors import HybridLMError
+
 CONFIG_ENV = "HYBRIDLM_CONFIG"
 DATA_DIR_ENV = "HYBRIDLM_DATA_DIR"
 DEFAULT_CONFIG_NAME = "hybridlm.yaml"
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 
 
-class ConfigError(Exception):
+class ConfigError(HybridLMError):
     """A configuration that cannot run, with a message that says where and why."""
 
 
@@ -60,6 +62,7 @@ class TierConfig(BaseModel):
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = "heuristic"
+    artifact: Path | None = Field(None, description="A router file from `hybridlm train router` (kind: learned).")
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     local_tier: str = "slm"
     remote_tier: str = "llm"
@@ -71,6 +74,8 @@ class RouterConfig(BaseModel):
 
         if self.kind not in ROUTERS:
             raise ValueError(f"unknown router '{self.kind}'; known: {', '.join(sorted(ROUTERS))}")
+        if self.kind == "learned" and self.artifact is None:
+            raise ValueError("router kind 'learned' needs 'artifact': a file from `hybridlm train router`")
         return self
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from hybridlm.config import Config
+from hybridlm.errors import HybridLMError
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens
 from hybridlm.models.registry import build_backend
 from hybridlm.routing.base import Router, last_user_text
@@ -21,7 +22,7 @@ HYBRID = "hybrid"
 LLM_UNAVAILABLE = "llm_unavailable"
 
 
-class UnknownModel(Exception):
+class UnknownModel(HybridLMError):
     """The request names a model that is neither `hybrid[/profile]` nor a tier."""
 
 
@@ -44,8 +45,19 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
         backends = {name: build_backend(t.backend, t.options) for name, t in config.tiers.items()}
-        log = log or RequestLog(default_log_path(config.resolved_data_dir()))
-        return cls(config, backends, build_router(config.router.kind), log)
+        data_dir = config.resolved_data_dir()
+        router = build_router(config.router, data_dir)
+        log = log or RequestLog(default_log_path(data_dir))
+        return cls(config, backends, router, log)
+
+    def warm_up(self) -> None:
+        """Load what loads lazily (the embedded model, the router's encoder) before traffic arrives."""
+        from hybridlm.models.local_gguf import LocalGGUFBackend
+
+        for backend in self.backends.values():
+            if isinstance(backend, LocalGGUFBackend):
+                backend.load()
+        self.router.score([{"role": "user", "content": "warm up"}])
 
     @property
     def local_tier(self) -> str:

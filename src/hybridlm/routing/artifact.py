@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hybridlm.errors import HybridLMError
 from hybridlm.routing.heads import Head, KNNHead, LinearHead, Percentiles, TopicHead
 
 FORMAT = "hybridlm-router"
@@ -24,7 +25,7 @@ HEAD_TYPES: dict[str, type[KNNHead] | type[LinearHead] | type[TopicHead]] = {
 SCALARS = {"k"}
 
 
-class RouterArtifactError(ValueError):
+class RouterArtifactError(HybridLMError, ValueError):
     """A router file that is missing, corrupt, or made for another version or encoder."""
 
 

@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from hybridlm.errors import HybridLMError
+
 ROUTELLM_WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 ROUTELLM_STRONG = "gpt-4-1106-preview"
 # Published list prices ($/M tokens) of the two RouteLLM models, for cost figures only.
 ROUTELLM_PRICES = {ROUTELLM_WEAK: (0.24, 0.24), ROUTELLM_STRONG: (10.0, 30.0)}
 
 
-class OutcomeDataError(ValueError):
+class OutcomeDataError(HybridLMError, ValueError):
     """Outcome data that cannot be read, with the file and the reason."""
 
 

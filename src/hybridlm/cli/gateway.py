@@ -1,61 +1,31 @@
-"""`hybridlm`: serve the gateway, chat, explain routes, read the request log."""
+"""Gateway commands: serve, chat, route/explain, logs, stats, config."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hybridlm.cli.common import ConfigOption, JsonOption, ModelOption, app, console, err_console, fail, load_cli_config
+
 if TYPE_CHECKING:
     from hybridlm.api import HybridLM
-    from hybridlm.config import Config
     from hybridlm.types import Trace
-
-app = typer.Typer(
-    help="Small and large language models working together: a local SLM, any OpenAI-compatible LLM, "
-    "an explainable router between them, and an OpenAI-compatible gateway.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", "-c", help="hybridlm.yaml (default: $HYBRIDLM_CONFIG, ./hybridlm.yaml, built-in defaults).")
-]
-ModelOption = Annotated[str, typer.Option("--model", "-m", help="'hybrid', 'hybrid/<profile>' or a tier name to force it.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _config(path: Path | None) -> Config:
-    from hybridlm.config import ConfigError, load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as err:
-        _fail(str(err), 2)
-
 
 def _hybrid(path: Path | None) -> HybridLM:
     from hybridlm.api import HybridLM
-    from hybridlm.models.base import BackendError
+    from hybridlm.errors import HybridLMError
 
     try:
-        return HybridLM(_config(path))
-    except BackendError as err:
-        _fail(err.message, 2)
+        return HybridLM(load_cli_config(path))
+    except HybridLMError as err:
+        fail(str(err), 2)
 
 
 def _route_table(trace: Trace) -> Table:
@@ -88,16 +58,15 @@ def chat(
     as_json: JsonOption = False,
 ) -> None:
     """Answer one prompt through the full pipeline (route, call, fall back, log) and show the route."""
-    from hybridlm.models.base import BackendError
-    from hybridlm.pipeline import UnknownModel
+    from hybridlm.errors import HybridLMError
 
     with console.status("Loading models...", spinner="dots"):
         hybrid = _hybrid(config)
     try:
         with console.status("Thinking...", spinner="dots"):
             result = hybrid.chat(prompt, model=model, max_tokens=max_tokens, system=system)
-    except (BackendError, UnknownModel) as err:
-        _fail(str(err), 1)
+    except HybridLMError as err:
+        fail(str(err), 1)
     finally:
         hybrid.close()
     if as_json:
@@ -116,13 +85,13 @@ def route(
     as_json: JsonOption = False,
 ) -> None:
     """Show the routing decision and its reasons, without calling any model."""
-    from hybridlm.pipeline import UnknownModel
+    from hybridlm.errors import HybridLMError
 
     hybrid = _hybrid(config)
     try:
         trace = hybrid.explain(prompt, model=model)
-    except UnknownModel as err:
-        _fail(str(err), 1)
+    except HybridLMError as err:
+        fail(str(err), 1)
     finally:
         hybrid.close()
     assert trace.decision is not None
@@ -150,21 +119,17 @@ def serve(
     """Start the OpenAI-compatible gateway (POST /v1/chat/completions, GET /v1/models, GET /healthz)."""
     import uvicorn
 
-    from hybridlm.models.local_gguf import LocalGGUFBackend
+    from hybridlm.errors import HybridLMError
     from hybridlm.pipeline import Pipeline
     from hybridlm.server import build_app
 
-    from hybridlm.models.base import BackendError
-
-    cfg = _config(config)
+    cfg = load_cli_config(config)
     try:
-        pipeline = Pipeline.from_config(cfg)
-        with console.status("Loading the embedded model...", spinner="dots"):
-            for backend in pipeline.backends.values():
-                if isinstance(backend, LocalGGUFBackend):
-                    backend.load()
-    except BackendError as err:
-        _fail(err.message, 2)
+        with console.status("Loading the embedded model and the router...", spinner="dots"):
+            pipeline = Pipeline.from_config(cfg)
+            pipeline.warm_up()
+    except HybridLMError as err:
+        fail(str(err), 2)
     for name, backend in pipeline.backends.items():
         console.print(f"tier [bold]{name}[/bold]: {cfg.tiers[name].backend} / {backend.model_name}")
     if pipeline.remote_tier is None:
@@ -177,7 +142,7 @@ def serve(
 def _open_log(config: Path | None) -> Any:
     from hybridlm.telemetry import RequestLog, default_log_path
 
-    path = default_log_path(_config(config).resolved_data_dir())
+    path = default_log_path(load_cli_config(config).resolved_data_dir())
     if not path.exists():
         err_console.print(f"no request log yet at {path}")
         raise typer.Exit(0)
@@ -250,6 +215,6 @@ def show_config(config: ConfigOption = None) -> None:
     """Validate the configuration and print it as the gateway will use it (secrets are never in it)."""
     import yaml
 
-    cfg = _config(config)
+    cfg = load_cli_config(config)
     console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
     console.print(f"# request log: {cfg.resolved_data_dir()}")
