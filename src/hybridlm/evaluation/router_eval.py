@@ -161,7 +161,8 @@ class RouterEvaluator:
             combined, test_idx = data, np.arange(len(data))
             parts = _folds(len(data), folds, seed)
             splits = [(np.concatenate([p for j, p in enumerate(parts) if j != i]), parts[i]) for i in range(folds)]
-            protocol = f"{folds}-fold cross-validation on {data.name} ({len(data)} prompts)"
+            protocol = (f"{folds}-fold cross-validation on {data.name} ({len(data)} prompts)" if kinds
+                        else f"router file(s) scored on all {len(data)} prompts of {data.name}, no retraining")
         needs_embeddings = any(k != "random" for k in kinds)
         self.progress(f"embedding {len(combined)} prompts with {self.encoder_name}")
         x = embed(combined, self.encoder_name, self.data_dir) if needs_embeddings else None
