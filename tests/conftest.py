@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Distilled encoders and embeddings are re-creatable: one cache for the whole session, fresh per run.
+os.environ["HYBRIDLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="hybridlm-test-cache-")
+DATA = Path(__file__).parent / "data"
 
 STRIPPED = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HYBRIDLM_CONFIG", "HYBRIDLM_LLM_MODEL",
             "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

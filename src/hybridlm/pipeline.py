@@ -45,9 +45,8 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
         backends = {name: build_backend(t.backend, t.options) for name, t in config.tiers.items()}
-        data_dir = config.resolved_data_dir()
-        router = build_router(config.router, data_dir)
-        log = log or RequestLog(default_log_path(data_dir))
+        router = build_router(config.router)
+        log = log or RequestLog(default_log_path(config.resolved_data_dir()))
         return cls(config, backends, router, log)
 
     def warm_up(self) -> None:

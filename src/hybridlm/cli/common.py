@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="hybridlm.yaml (default: $HYBRIDLM_CONFIG, ./hybridlm.yaml, built-in defaults).")

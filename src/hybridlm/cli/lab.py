@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_console, fail, load_cli_config
+from hybridlm.cli.common import JsonOption, app, console, err_console, fail
 
 if TYPE_CHECKING:
     from hybridlm.routing.outcomes import OutcomeSet
@@ -51,7 +51,6 @@ def train_router(
     fmt: FormatOption = None,
     encoder: EncoderOption = "minilm-static",
     k: Annotated[int, typer.Option(help="Neighbours for the kNN parts.")] = 50,
-    config: ConfigOption = None,
 ) -> None:
     """Train a router on outcome data and save it as a safe, versioned file."""
     from hybridlm.errors import HybridLMError
@@ -61,10 +60,9 @@ def train_router(
     if kind not in KINDS:
         fail(f"unknown router kind '{kind}'; known: {', '.join(KINDS)}", 2)
     outcomes = _outcomes(data, fmt)
-    data_dir = load_cli_config(config).resolved_data_dir()
     try:
         with console.status(f"Embedding {len(outcomes)} prompts with {encoder}...", spinner="dots"):
-            x = embed(outcomes, encoder, data_dir) if kind != "random" else None
+            x = embed(outcomes, encoder) if kind != "random" else None
         router = fit_router(kind, outcomes, x, encoder, k)
         router.save(out)
     except HybridLMError as err:
@@ -91,7 +89,6 @@ def eval_router(
     encoder: EncoderOption = "minilm-static",
     k: Annotated[int, typer.Option(help="Neighbours for the kNN parts.")] = 50,
     report: Annotated[Optional[Path], typer.Option(help="Folder for the PNG plot and Markdown/HTML report.")] = None,
-    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """RouteLLM's APGR / CPT(50%) / CPT(80%) for two models, RouterBench's AIQ for more."""
@@ -109,10 +106,9 @@ def eval_router(
     unknown = [x for x in kind_list if x not in KINDS]
     if unknown:
         fail(f"unknown router kind(s) {unknown}; known: {', '.join(KINDS)}", 2)
-    data_dir = load_cli_config(config).resolved_data_dir()
     try:
-        loaded = {p.stem: load_router(p, data_dir) for p in (router or [])}
-        evaluator = RouterEvaluator(encoder, data_dir, k, progress=_progress(as_json))
+        loaded = {p.stem: load_router(p) for p in (router or [])}
+        evaluator = RouterEvaluator(encoder, k, progress=_progress(as_json))
         result = evaluator.evaluate(outcomes, kind_list, loaded, folds=folds,
                                     train=_outcomes(train, fmt) if train else None)
     except (HybridLMError, ValueError) as err:
@@ -145,7 +141,6 @@ def calibrate(
     budget: Annotated[Optional[float], typer.Option(help="Target mean cost per request, US$.")] = None,
     min_quality: Annotated[Optional[float], typer.Option(help="Minimum quality as a fraction of the LLM's (0-1).")] = None,
     fmt: FormatOption = None,
-    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Choose the router threshold for a target on your data, with a bootstrap 95% interval on held-out prompts."""
@@ -159,9 +154,8 @@ def calibrate(
         fail("give exactly one target: --llm-share, --budget or --min-quality", 2)
     target, value = chosen[0]
     outcomes = _outcomes(data, fmt)
-    data_dir = load_cli_config(config).resolved_data_dir()
     try:
-        loaded = load_router(router, data_dir)
+        loaded = load_router(router)
         with console.status(f"Scoring {len(outcomes)} prompts...", spinner="dots"):
             scores = loaded.score_texts(outcomes.prompts)
     except HybridLMError as err:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,10 +79,10 @@ class Evaluation:
         return out
 
 
-def embed(outcomes: OutcomeSet, encoder_name: str, data_dir: Path) -> Inputs:
-    cache = EmbeddingCache(data_dir / "embeddings.db")
+def embed(outcomes: OutcomeSet, encoder_name: str) -> Inputs:
+    cache = EmbeddingCache()
     try:
-        E = cache.encode(load_encoder(encoder_name, data_dir), outcomes.prompts)
+        E = cache.encode(load_encoder(encoder_name), outcomes.prompts)
     finally:
         cache.close()
     return Inputs(E, feature_matrix(outcomes.prompts))
@@ -118,9 +117,8 @@ def multi_result(name: str, points: list[tuple[float, float]], max_cost: float) 
 class RouterEvaluator:
     """Runs the protocol; `kinds` are trained per fold, `routers` are scored as they are."""
 
-    def __init__(self, encoder_name: str, data_dir: Path, k: int = 50, progress: Progress | None = None) -> None:
+    def __init__(self, encoder_name: str, k: int = 50, progress: Progress | None = None) -> None:
         self.encoder_name = encoder_name
-        self.data_dir = data_dir
         self.k = k
         self.progress = progress or (lambda _: None)
 
@@ -133,7 +131,9 @@ class RouterEvaluator:
             train = data.subset(train_idx)
             xs = _subset(x, train_idx) if x is not None else None
             xt = _subset(x, test_idx) if x is not None else None
-            if multi:
+            if multi and kind == "random":
+                out[test_idx] = np.random.default_rng(len(test_idx)).random((len(test_idx), len(data.models)))
+            elif multi:
                 assert xs is not None and xt is not None
                 router = fit_multi(train, xs, self.encoder_name, self.k)
                 if kind == "knn":
@@ -165,7 +165,7 @@ class RouterEvaluator:
                         else f"router file(s) scored on all {len(data)} prompts of {data.name}, no retraining")
         needs_embeddings = any(k != "random" for k in kinds)
         self.progress(f"embedding {len(combined)} prompts with {self.encoder_name}")
-        x = embed(combined, self.encoder_name, self.data_dir) if needs_embeddings else None
+        x = embed(combined, self.encoder_name) if needs_embeddings else None
 
         weak_i, strong_i = data.pair()
         weak, strong = data.scores[:, weak_i], data.scores[:, strong_i]
@@ -176,7 +176,7 @@ class RouterEvaluator:
         trained: dict[str, np.ndarray] = {}
         for kind in kinds:
             self.progress(f"training and scoring '{kind}'")
-            trained[kind] = self._oof(kind, combined, x, splits, multi and kind not in ("random",))[test_idx]
+            trained[kind] = self._oof(kind, combined, x, splits, multi)[test_idx]
         for name, router in routers.items():
             self.progress(f"scoring router file '{name}'")
             if multi and isinstance(router, MultiModelRouter):
@@ -185,13 +185,12 @@ class RouterEvaluator:
                 trained[name] = router.score_texts(data.prompts)
 
         order = [*routers, *kinds]
-        for name in order:
-            scores = trained[name]
-            if scores.ndim == 1:
-                result.two_model.append(two_model_result(name, scores, weak, strong))
-        result.two_model.append(two_model_result("oracle", oracle_scores(weak, strong), weak, strong))
         if multi:
             self._multi(data, order, trained, result)
+            return result
+        for name in order:
+            result.two_model.append(two_model_result(name, trained[name], weak, strong))
+        result.two_model.append(two_model_result("oracle", oracle_scores(weak, strong), weak, strong))
         return result
 
     def _multi(self, data: OutcomeSet, order: list[str], outputs: dict[str, np.ndarray], result: Evaluation) -> None:

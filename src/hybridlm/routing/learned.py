@@ -56,11 +56,9 @@ class EncoderRouter:
 
     kind = "base"
 
-    def __init__(self, encoder_name: str, header: dict[str, Any], data_dir: Path | None = None,
-                 encoder: Encoder | None = None) -> None:
+    def __init__(self, encoder_name: str, header: dict[str, Any], encoder: Encoder | None = None) -> None:
         self.encoder_name = encoder_name
         self.header = header
-        self.data_dir = data_dir
         self._encoder = encoder
 
     @property
@@ -70,10 +68,7 @@ class EncoderRouter:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            from hybridlm.config import parse_config
-
-            data_dir = self.data_dir or parse_config({}).resolved_data_dir()
-            self._encoder = load_encoder(self.encoder_name, data_dir)
+            self._encoder = load_encoder(self.encoder_name)
         return self._encoder
 
     def inputs(self, texts: Sequence[str]) -> Inputs:
@@ -93,8 +88,8 @@ class TwoModelRouter(EncoderRouter):
     """Scores in [0, 1]: the weighted mean of its components' percentiles."""
 
     def __init__(self, kind: str, encoder_name: str, components: list[Component], header: dict[str, Any],
-                 data_dir: Path | None = None, encoder: Encoder | None = None) -> None:
-        super().__init__(encoder_name, header, data_dir, encoder)
+                 encoder: Encoder | None = None) -> None:
+        super().__init__(encoder_name, header, encoder)
         self.kind = kind
         self.components = components
 
@@ -135,9 +130,9 @@ class MultiModelRouter(EncoderRouter):
     kind = "multi"
 
     def __init__(self, encoder_name: str, models: list[str], mean_costs: np.ndarray, knn: KNNHead,
-                 linear: LinearHead, scale: Percentiles, header: dict[str, Any], data_dir: Path | None = None,
-                 encoder: Encoder | None = None, cost_weight: float = 0.0) -> None:
-        super().__init__(encoder_name, header, data_dir, encoder)
+                 linear: LinearHead, scale: Percentiles, header: dict[str, Any], encoder: Encoder | None = None,
+                 cost_weight: float = 0.0) -> None:
+        super().__init__(encoder_name, header, encoder)
         self.models = models
         self.mean_costs = mean_costs
         self.knn = knn
@@ -224,7 +219,7 @@ def fit_knn_component(name: str, x: Inputs, y: np.ndarray, k: int, weight: float
 
 
 def fit_two_model(kind: str, outcomes: OutcomeSet, x: Inputs, encoder_name: str, k: int = DEFAULT_K,
-                  encoder: Encoder | None = None, data_dir: Path | None = None) -> TwoModelRouter:
+                  encoder: Encoder | None = None) -> TwoModelRouter:
     gain = _gain(outcomes)
     components = [fit_knn_component("neighbours", x, gain, k)]
     if kind == "ensemble":
@@ -234,15 +229,15 @@ def fit_two_model(kind: str, outcomes: OutcomeSet, x: Inputs, encoder_name: str,
         if len(topics) == len(outcomes) and 1 < len(set(topics)) < len(topics) // 5:
             topic = TopicHead.fit(x.E, topics, gain)
             components.append(Component("topic", topic, 1.0, Percentiles.fit(topic.raw(x.E, x.F))))
-    return TwoModelRouter(kind, encoder_name, components, _header(outcomes), data_dir, encoder)
+    return TwoModelRouter(kind, encoder_name, components, _header(outcomes), encoder)
 
 
 def fit_multi(outcomes: OutcomeSet, x: Inputs, encoder_name: str, k: int = DEFAULT_K,
-              encoder: Encoder | None = None, data_dir: Path | None = None) -> MultiModelRouter:
+              encoder: Encoder | None = None) -> MultiModelRouter:
     knn = KNNHead(x.E.astype(np.float16), outcomes.scores.astype(np.float32), k)
     linear = LinearHead.fit(x.E, x.F, outcomes.scores)
     router = MultiModelRouter(encoder_name, list(outcomes.models), outcomes.costs.mean(axis=0), knn, linear,
-                              Percentiles(np.zeros(1)), _header(outcomes), data_dir, encoder)
+                              Percentiles(np.zeros(1)), _header(outcomes), encoder)
     router.scale = Percentiles.fit(router._headroom(router.predict_quality(x)))
     return router
 
@@ -251,21 +246,21 @@ KINDS = ("ensemble", "knn", "multi", "random")
 
 
 def fit_router(kind: str, outcomes: OutcomeSet, x: Inputs | None, encoder_name: str, k: int = DEFAULT_K,
-               encoder: Encoder | None = None, data_dir: Path | None = None) -> LearnedRouter:
+               encoder: Encoder | None = None) -> LearnedRouter:
     if kind == "random":
         return RandomRouter(header=_header(outcomes))
     assert x is not None
     if kind == "multi":
-        return fit_multi(outcomes, x, encoder_name, k, encoder, data_dir)
+        return fit_multi(outcomes, x, encoder_name, k, encoder)
     if kind in ("ensemble", "knn"):
-        return fit_two_model(kind, outcomes, x, encoder_name, k, encoder, data_dir)
+        return fit_two_model(kind, outcomes, x, encoder_name, k, encoder)
     raise ValueError(f"unknown router kind '{kind}'; known: {', '.join(KINDS)}")
 
 
 # ---- loading ----------------------------------------------------------------------------------
 
 
-def load_router(path: str | Path, data_dir: Path | None = None) -> LearnedRouter:
+def load_router(path: str | Path) -> LearnedRouter:
     p = Path(path)
     header, arrays = artifact.load(p)
     kind = header.get("kind")
@@ -278,14 +273,14 @@ def load_router(path: str | Path, data_dir: Path | None = None) -> LearnedRouter
             for spec in header["components"]:
                 head, scale = artifact.build_head(p, spec, arrays)
                 components.append(Component(spec["name"], head, float(spec["weight"]), scale))
-            return TwoModelRouter(kind, encoder_name, components, header, data_dir)
+            return TwoModelRouter(kind, encoder_name, components, header)
         if kind == "multi":
             knn, _ = artifact.build_head(p, {"name": "knn", "type": "knn", "params": header["knn_params"]},
                                          {**arrays, "knn.percentiles": arrays["quality.percentiles"]})
             linear, _ = artifact.build_head(p, {"name": "linear", "type": "linear"},
                                             {**arrays, "linear.percentiles": arrays["quality.percentiles"]})
             return MultiModelRouter(encoder_name, list(header["models"]), arrays["models.mean_costs"], knn,  # type: ignore[arg-type]
-                                    linear, Percentiles(arrays["quality.percentiles"]), header, data_dir,  # type: ignore[arg-type]
+                                    linear, Percentiles(arrays["quality.percentiles"]), header,  # type: ignore[arg-type]
                                     cost_weight=float(header.get("cost_weight", 0.0)))
     except KeyError as err:
         raise artifact.RouterArtifactError(f"{p}: router file lacks {err}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridlm.routing.base import Router
@@ -13,22 +12,22 @@ if TYPE_CHECKING:
     from hybridlm.config import RouterConfig
 
 
-def _learned(config: RouterConfig, data_dir: Path) -> Router:
+def _learned(config: RouterConfig) -> Router:
     from hybridlm.routing.learned import load_router
 
     assert config.artifact is not None
-    return load_router(config.artifact.expanduser(), data_dir)
+    return load_router(config.artifact.expanduser())
 
 
-ROUTERS: dict[str, Callable[[RouterConfig, Path], Router]] = {
-    "heuristic": lambda config, data_dir: HeuristicRouter(),
+ROUTERS: dict[str, Callable[[RouterConfig], Router]] = {
+    "heuristic": lambda config: HeuristicRouter(),
     "learned": _learned,
 }
 
 
-def build_router(config: RouterConfig, data_dir: Path) -> Router:
+def build_router(config: RouterConfig) -> Router:
     try:
         factory = ROUTERS[config.kind]
     except KeyError:
         raise ValueError(f"unknown router '{config.kind}'; known: {', '.join(sorted(ROUTERS))}") from None
-    return factory(config, data_dir)
+    return factory(config)

@@ -1,0 +1,139 @@
+"""Routers trained on real outcome data with the real local encoder, through the Python API and CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybridlm.evaluation.router_eval import embed
+from hybridlm.routing.artifact import RouterArtifactError
+from hybridlm.routing.learned import KINDS, fit_router, load_router
+from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
+from tests.conftest import DATA
+
+MMLU = DATA / "routellm" / "mmlu"
+GSM8K = DATA / "routellm" / "gsm8k_responses.csv"
+DC_TRAIN = DATA / "llmrouter" / "dcrouter_train.json"
+DC_TEST = DATA / "llmrouter" / "dcrouter_test.json"
+HARD = [{"role": "user", "content": "Find the number of real roots of x^4 - 4x^2 + 2 = 0.\nA. 0\nB. 2\nC. 3\nD. 4\nAnswer:"}]
+
+
+def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=600)
+
+
+def last_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_loaders_read_every_shipped_format() -> None:
+    mmlu = load_outcomes(MMLU)
+    assert len(mmlu) == 480 - 0 or len(mmlu) < 480  # contaminated prompts dropped, if any
+    assert set(mmlu.categories) == {"high_school_mathematics", "marketing", "college_physics", "sociology"}
+    gsm = load_outcomes(GSM8K)
+    assert gsm.models[gsm.pair()[1]] == "gpt-4-1106-preview"
+    dc = load_outcomes(DC_TRAIN)
+    assert len(dc.models) == 9 and dc.costs.shape == (400, 9)
+    with pytest.raises(OutcomeDataError, match="cannot tell the format"):
+        load_outcomes(Path(__file__))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_router_trains_saves_loads_and_routes(kind: str, tmp_path: Path) -> None:
+    data = load_outcomes(DC_TRAIN if kind == "multi" else MMLU)
+    x = embed(data, "minilm-static") if kind != "random" else None
+    router = fit_router(kind, data, x, "minilm-static", k=20)
+    path = tmp_path / f"{kind}.npz"
+    router.save(path)
+    loaded = load_router(path)
+    prompts = data.prompts[:25]
+    assert np.allclose(router.score_texts(prompts), loaded.score_texts(prompts))
+    score = loaded.score(HARD)
+    assert 0.0 <= score.value <= 1.0
+    assert score.contributions
+
+
+def test_learned_router_sends_the_hard_subject_to_the_large_model_more_often(tmp_path: Path) -> None:
+    data = load_outcomes(MMLU)
+    router = fit_router("ensemble", data, embed(data, "minilm-static"), "minilm-static")
+    cats = np.array(data.categories)
+    scores = router.score_texts(data.prompts)
+    gain = data.scores[:, 1] - data.scores[:, 0]
+    by_subject = {c: (scores[cats == c].mean(), gain[cats == c].mean()) for c in set(cats)}
+    hardest = max(by_subject, key=lambda c: by_subject[c][1])
+    easiest = min(by_subject, key=lambda c: by_subject[c][1])
+    assert by_subject[hardest][0] > by_subject[easiest][0]
+
+
+def test_corrupt_and_incompatible_router_files_are_clear_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"\x00not a zip at all" * 10)
+    with pytest.raises(RouterArtifactError, match="not a router file or corrupt"):
+        load_router(junk)
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(RouterArtifactError, match="no header"):
+        load_router(tmp_path / "other.npz")
+    future = tmp_path / "future.npz"
+    header = json.dumps({"format": "hybridlm-router", "version": 99, "kind": "knn"}).encode()
+    np.savez(future, header=np.frombuffer(header, dtype=np.uint8))
+    with pytest.raises(RouterArtifactError, match="version 99"):
+        load_router(future)
+    with pytest.raises(RouterArtifactError, match="no such router file"):
+        load_router(tmp_path / "missing.npz")
+
+
+def test_cli_train_eval_on_unseen_data_and_calibrate(tmp_path: Path) -> None:
+    router = tmp_path / "mmlu-router.npz"
+    train = hybridlm("train", "router", "--data", str(MMLU), "--out", str(router))
+    assert train.returncode == 0, train.stderr
+    assert router.is_file()
+
+    unseen = last_json(hybridlm("eval", "router", "--router", str(router), "--data", str(GSM8K), "--json"))
+    assert {"apgr", "cpt50", "cpt80"} <= set(unseen)
+    assert unseen["routers"]["oracle"]["apgr"] > 1.0
+
+    cv = last_json(hybridlm("eval", "router", "--data", str(MMLU), "--kinds", "knn,random", "--folds", "3",
+                            "--json", "--report", str(tmp_path / "report")))
+    assert cv["router"] == "knn" and cv["protocol"].startswith("3-fold")
+    assert (tmp_path / "report" / "router-mmlu.png").stat().st_size > 10_000
+    assert "APGR" in (tmp_path / "report" / "router-mmlu.html").read_text()
+
+    calib = last_json(hybridlm("calibrate", "--router", str(router), "--data", str(MMLU), "--llm-share", "0.3",
+                               "--json"))
+    assert abs(calib["held_out"]["llm_share"] - 0.3) < 0.1
+    assert calib["ci95"]["llm_share"][0] <= calib["held_out"]["llm_share"] <= calib["ci95"]["llm_share"][1]
+
+
+def test_cli_many_models_reports_aiq_against_every_model() -> None:
+    result = last_json(hybridlm("eval", "router", "--data", str(DC_TEST), "--train", str(DC_TRAIN), "--json"))
+    assert result["router"] == "multi"
+    singles = {m: v["aiq"] for m, v in result["routers"].items() if m not in ("multi", "knn", "random", "oracle")}
+    assert len(singles) == 9
+    assert result["routers"]["oracle"]["aiq"] >= result["aiq"]
+
+
+def test_cli_errors_for_bad_router_files_and_data(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.npz"
+    junk.write_text("nope")
+    proc = hybridlm("eval", "router", "--router", str(junk), "--data", str(GSM8K), "--json")
+    assert proc.returncode == 2 and "not a router file" in proc.stderr and "Traceback" not in proc.stderr
+    proc = hybridlm("train", "router", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x.npz"))
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_gateway_config_loads_a_learned_router(tmp_path: Path) -> None:
+    data = load_outcomes(MMLU)
+    path = tmp_path / "router.npz"
+    fit_router("ensemble", data, embed(data, "minilm-static"), "minilm-static").save(path)
+    config = tmp_path / "hybridlm.yaml"
+    config.write_text(f"tiers: {{slm: {{backend: local}}}}\nrouter: {{kind: learned, artifact: {path}, threshold: 0.4}}\n")
+    decision = last_json(hybridlm("route", "--json", "--config", str(config), HARD[0]["content"]))
+    assert decision["router"] == "ensemble"
+    assert set(decision["features"]) == {"neighbours", "shape", "topic"}
+    assert "similar prompts" in decision["reason"]
