@@ -15,6 +15,7 @@ import numpy as np
 
 from hybridlm.evaluation.routing_metrics import CurvePoint, aiq, apgr, cpt, oracle_scores, pgr_curve
 from hybridlm.models.encoder import EmbeddingCache, load_encoder
+from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import (
     Inputs,
     LearnedRouter,
@@ -141,10 +142,21 @@ class RouterEvaluator:
                 else:
                     out[test_idx] = router.predict_quality(xt)
             else:
-                fitted = fit_router(kind, train, xs, self.encoder_name, self.k)
-                out[test_idx] = (fitted.score_texts([data.prompts[i] for i in test_idx])
-                                 if isinstance(fitted, RandomRouter) else fitted.score_inputs(xt))  # type: ignore[union-attr, arg-type]
+                out[test_idx] = self._scores(fit_router(kind, train, xs, self.encoder_name, self.k),
+                                             data.subset(test_idx), xt)
         return out
+
+    @staticmethod
+    def _scores(router: LearnedRouter, data: OutcomeSet, x: Inputs | None) -> np.ndarray:
+        """Two-model scores of a router on data: from the draft for a cascade, else from the prompt."""
+        if isinstance(router, CascadeRouter):
+            weak = data.models[data.pair()[0]]
+            if weak not in data.responses:
+                raise ValueError(f"{data.name}: a cascade needs the small model's answers, and this data has none")
+            return router.score_pairs(data.prompts, data.responses[weak])
+        if x is None or isinstance(router, RandomRouter):
+            return router.score_texts(data.prompts)
+        return router.score_inputs(x)
 
     def evaluate(self, data: OutcomeSet, kinds: list[str], routers: dict[str, LearnedRouter],
                  folds: int = 5, train: OutcomeSet | None = None, seed: int = 0) -> Evaluation:
@@ -163,7 +175,7 @@ class RouterEvaluator:
             splits = [(np.concatenate([p for j, p in enumerate(parts) if j != i]), parts[i]) for i in range(folds)]
             protocol = (f"{folds}-fold cross-validation on {data.name} ({len(data)} prompts)" if kinds
                         else f"router file(s) scored on all {len(data)} prompts of {data.name}, no retraining")
-        needs_embeddings = any(k != "random" for k in kinds)
+        needs_embeddings = any(k not in ("random", "cascade") for k in kinds)
         self.progress(f"embedding {len(combined)} prompts with {self.encoder_name}")
         x = embed(combined, self.encoder_name) if needs_embeddings else None
 
@@ -182,7 +194,7 @@ class RouterEvaluator:
             if multi and isinstance(router, MultiModelRouter):
                 trained[name] = router.predict_quality(router.inputs(data.prompts))
             else:
-                trained[name] = router.score_texts(data.prompts)
+                trained[name] = self._scores(router, data, None)
 
         order = [*routers, *kinds]
         if multi:

@@ -105,8 +105,11 @@ def distill_static(out: Path) -> Path:
         from model2vec.distill import distill
     except ImportError as err:
         raise EncoderError("distilling needs model2vec[distill]: pip install 'model2vec[distill]'") from err
-    with contextlib.redirect_stderr(io.StringIO()):  # its progress bar, not ours to show
-        model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")  # its progress is noise
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     return out

@@ -13,14 +13,15 @@ from typing import Any
 import numpy as np
 
 from hybridlm.errors import HybridLMError
-from hybridlm.routing.heads import Head, KNNHead, LinearHead, Percentiles, TopicHead
+from hybridlm.routing.heads import Head, KNNHead, LinearHead, LogisticHead, Percentiles, TopicHead
 
 FORMAT = "hybridlm-router"
 VERSION = 1
-HEAD_TYPES: dict[str, type[KNNHead] | type[LinearHead] | type[TopicHead]] = {
+HEAD_TYPES: dict[str, type[KNNHead] | type[LinearHead] | type[TopicHead] | type[LogisticHead]] = {
     "knn": KNNHead,
     "linear": LinearHead,
     "topic": TopicHead,
+    "logistic": LogisticHead,
 }
 SCALARS = {"k"}
 
@@ -29,14 +30,14 @@ class RouterArtifactError(HybridLMError, ValueError):
     """A router file that is missing, corrupt, or made for another version or encoder."""
 
 
-def head_type(head: Head) -> str:
+def head_type(head: Head | LogisticHead) -> str:
     for name, cls in HEAD_TYPES.items():
         if isinstance(head, cls):
             return name
     raise TypeError(f"not a router head: {type(head).__name__}")
 
 
-def head_arrays(prefix: str, head: Head) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def head_arrays(prefix: str, head: Head | LogisticHead) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays, params = {}, {}
     for f in fields(head):
         value = getattr(head, f.name)
@@ -79,7 +80,7 @@ def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header, arrays
 
 
-def build_head(path: Path, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[Head, Percentiles]:
+def build_head(path: Path, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[Any, Percentiles]:
     name, kind = spec.get("name"), spec.get("type")
     cls = HEAD_TYPES.get(str(kind))
     if cls is None:

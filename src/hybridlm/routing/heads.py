@@ -122,4 +122,30 @@ class TopicHead:
         return p @ self.topic_targets
 
 
+@dataclass
+class LogisticHead:
+    """Logistic regression on standardised features: a probability from a handful of numbers."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, C: float = 1.0) -> LogisticHead:
+        from sklearn.linear_model import LogisticRegression
+
+        mean, std = X.mean(axis=0), X.std(axis=0) + 1e-6
+        model = LogisticRegression(C=C, max_iter=2000).fit(standardise(X, mean, std), y)
+        return cls(model.coef_[0].astype(np.float64), model.intercept_.astype(np.float64), mean, std)
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        z = standardise(X, self.feature_mean, self.feature_std) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Each feature's push on the log-odds, for explanations."""
+        return standardise(X, self.feature_mean, self.feature_std) * self.coef
+
+
 Head = KNNHead | LinearHead | TopicHead

@@ -5,6 +5,7 @@
   each put on a percentile scale and averaged; the score is how much this prompt looks like
   the ones where the large model did better.
 - `multi`: predicted quality of every model; picks the best value for money (RouterBench style).
+- `cascade`: the small model drafts, a verifier reads the draft and escalates (see cascade.py).
 - `random`: a reference line.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 from hybridlm.models.encoder import Encoder, load_encoder
 from hybridlm.routing import artifact
 from hybridlm.routing.base import Score, last_user_text
+from hybridlm.routing.cascade import CascadeRouter, fit_cascade
 from hybridlm.routing.features import feature_matrix
 from hybridlm.routing.heads import Head, KNNHead, LinearHead, Percentiles, TopicHead
 from hybridlm.routing.outcomes import OutcomeSet
@@ -196,7 +198,7 @@ class RandomRouter:
         artifact.save(path, {**self.header, "kind": self.kind, "seed": self.seed}, {})
 
 
-LearnedRouter = TwoModelRouter | MultiModelRouter | RandomRouter
+LearnedRouter = TwoModelRouter | MultiModelRouter | RandomRouter | CascadeRouter
 
 
 # ---- training ---------------------------------------------------------------------------------
@@ -242,13 +244,15 @@ def fit_multi(outcomes: OutcomeSet, x: Inputs, encoder_name: str, k: int = DEFAU
     return router
 
 
-KINDS = ("ensemble", "knn", "multi", "random")
+KINDS = ("ensemble", "knn", "multi", "cascade", "random")
 
 
 def fit_router(kind: str, outcomes: OutcomeSet, x: Inputs | None, encoder_name: str, k: int = DEFAULT_K,
                encoder: Encoder | None = None) -> LearnedRouter:
     if kind == "random":
         return RandomRouter(header=_header(outcomes))
+    if kind == "cascade":
+        return fit_cascade(outcomes)
     assert x is not None
     if kind == "multi":
         return fit_multi(outcomes, x, encoder_name, k, encoder)
@@ -267,6 +271,8 @@ def load_router(path: str | Path) -> LearnedRouter:
     try:
         if kind == "random":
             return RandomRouter(int(header.get("seed", 0)), header)
+        if kind == "cascade":
+            return CascadeRouter.load(p, header, arrays)
         encoder_name = str(header["encoder"])
         if kind in ("ensemble", "knn"):
             components = []

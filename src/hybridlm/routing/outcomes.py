@@ -2,8 +2,10 @@
 
 One format (JSONL, one prompt a line):
     {"prompt": "...", "scores": {"model-a": 1.0, "model-b": 0.0},
-     "costs": {"model-a": 0.0021, "model-b": 0.0003}, "category": "anatomy"}
-`scores` are in [0, 1]; `costs` (US$) are optional, and so is `category`. Loaders turn the
+     "costs": {"model-a": 0.0021, "model-b": 0.0003}, "category": "anatomy",
+     "responses": {"model-a": "...", "model-b": "..."}}
+`scores` are in [0, 1]; `costs` (US$), `category` and `responses` (what each model answered,
+which cascade verifiers learn from) are optional. Loaders turn the
 public sets (RouteLLM's MMLU, GSM8K and MT-Bench outcomes, LLMRouter's dcrouter) into it.
 """
 
@@ -40,6 +42,7 @@ class OutcomeSet:
     costs: np.ndarray  # (n_prompts, n_models)
     categories: list[str | None] = field(default_factory=list)
     name: str = "outcomes"
+    responses: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n, m = len(self.prompts), len(self.models)
@@ -55,7 +58,8 @@ class OutcomeSet:
     def subset(self, index: Sequence[int] | np.ndarray) -> OutcomeSet:
         idx = np.asarray(index, dtype=int)
         return OutcomeSet([self.prompts[i] for i in idx], list(self.models), self.scores[idx], self.costs[idx],
-                          [self.categories[i] for i in idx], self.name)
+                          [self.categories[i] for i in idx], self.name,
+                          {m: [texts[i] for i in idx] for m, texts in self.responses.items()})
 
     def by_cost(self) -> list[int]:
         """Model indices from cheapest to dearest (mean cost per prompt)."""
@@ -76,6 +80,8 @@ class OutcomeSet:
                 }
                 if self.categories[i] is not None:
                     row["category"] = self.categories[i]
+                if self.responses:
+                    row["responses"] = {m: texts[i] for m, texts in self.responses.items()}
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
@@ -123,6 +129,7 @@ def load_routellm_csv(files: Iterable[Path], contaminated: set[str], name: str,
     scores: list[list[float]] = []
     categories: list[str | None] = []
     out_tokens: list[list[int]] = []
+    responses: dict[str, list[str]] = {m: [] for m in models} if with_responses else {}
     for file in files:
         category = file.stem.removeprefix("mmlu_") if file.stem.startswith("mmlu_") else None
         with file.open(encoding="utf-8", newline="") as f:
@@ -138,10 +145,12 @@ def load_routellm_csv(files: Iterable[Path], contaminated: set[str], name: str,
                 categories.append(category)
                 if with_responses:
                     out_tokens.append([estimate_tokens(row.get(f"{m}_response") or "") for m in models])
+                    for m in models:
+                        responses[m].append(row.get(f"{m}_response") or "")
     if not prompts:
         raise OutcomeDataError(f"{name}: no prompts found")
     costs = _price_costs(prompts, models, ROUTELLM_PRICES, out_tokens if with_responses else None, default_output=1)
-    return OutcomeSet(prompts, models, np.array(scores), costs, categories, name)
+    return OutcomeSet(prompts, models, np.array(scores), costs, categories, name, responses)
 
 
 def load_routellm_mmlu(path: Path) -> OutcomeSet:
@@ -222,7 +231,10 @@ def load_jsonl(path: Path) -> OutcomeSet:
         costs = np.array([[float((r.get("costs") or {}).get(m, 0.0)) for m in models] for r in rows])
     except KeyError as err:
         raise OutcomeDataError(f"{path}: a row lacks model {err}") from None
-    return OutcomeSet(prompts, models, scores, costs, [r.get("category") for r in rows], path.stem)
+    responses: dict[str, list[str]] = {}
+    if all(isinstance(r.get("responses"), dict) for r in rows):
+        responses = {m: [str(r["responses"].get(m, "")) for r in rows] for m in models}
+    return OutcomeSet(prompts, models, scores, costs, [r.get("category") for r in rows], path.stem, responses)
 
 
 FORMATS = {
