@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
 
 from hybridlm.config import Config
 from hybridlm.errors import HybridLMError
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens
 from hybridlm.models.registry import build_backend
-from hybridlm.routing.base import Router, last_user_text
+from hybridlm.routing.base import Router, Score, last_user_text
 from hybridlm.routing.registry import build_router
 from hybridlm.telemetry import RequestLog, default_log_path
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
 
 HYBRID = "hybrid"
 LLM_UNAVAILABLE = "llm_unavailable"
+CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the draft and may escalate"
+
+
+@runtime_checkable
+class DraftVerifier(Protocol):
+    """A router that judges the small model's draft instead of the bare prompt (a cascade)."""
+
+    def verify(self, messages: list[Message], answer: str) -> Score: ...
 
 
 class UnknownModel(HybridLMError):
@@ -59,6 +68,10 @@ class Pipeline:
         self.router.score([{"role": "user", "content": "warm up"}])
 
     @property
+    def cascades(self) -> bool:
+        return isinstance(self.router, DraftVerifier)
+
+    @property
     def local_tier(self) -> str:
         return self.config.router.local_tier
 
@@ -88,6 +101,8 @@ class Pipeline:
         raise UnknownModel(f"The model '{model}' does not exist; use one of: {', '.join(self.model_names())}")
 
     def decide(self, messages: list[Message], target: Target) -> Decision:
+        if self.cascades and not target.forced_tier:
+            return Decision(self.local_tier, None, target.threshold, CASCADE_REASON, self.router.name)
         score = self.router.score(messages)
         explained = score.explain()
         if target.forced_tier:
@@ -161,7 +176,40 @@ class Pipeline:
             self._mark_fallback(trace, err.message)
             result = await self.backends[trace.tier].complete(messages, params)
         self._account(trace, result.model, result.usage)
+        if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
+            return await self._verify_draft(messages, params, trace, result)
         return result
+
+    async def _verify_draft(self, messages: list[Message], params: GenerationParams, trace: Trace,
+                            draft: Completion) -> Completion:
+        """Cascade: keep the small model's draft, or pay for the large model when the verifier doubts it."""
+        assert isinstance(self.router, DraftVerifier) and trace.decision is not None
+        verdict = self.router.verify(messages, draft.text)
+        threshold = trace.decision.threshold or 0.0
+        escalate = verdict.value >= threshold
+        reason = (f"cascade: draft verifier score {verdict.value:.2f} {'>=' if escalate else '<'} threshold "
+                  f"{threshold:.2f}: {verdict.explain()}")
+        remote = self.remote_tier
+        trace.decision = replace(trace.decision, tier=remote if escalate and remote else self.local_tier,
+                                 score=verdict.value, reason=reason, features=verdict.contributions)
+        if not escalate:
+            return draft
+        over = self._over_budget(remote) if remote else "no LLM tier is configured"
+        if remote is None or over:
+            self._mark_fallback(trace, f"{over}; the draft is kept")
+            return draft
+        draft_cost = trace.cost_usd
+        trace.tier = remote
+        try:
+            final = await self.backends[remote].complete(messages, params)
+        except BackendError as err:
+            if not self.config.router.fallback or err.kind == "invalid_request":
+                raise
+            self._mark_fallback(trace, f"{err.message}; the draft is kept")
+            return draft
+        self._account(trace, final.model, final.usage)
+        trace.cost_usd += draft_cost
+        return final
 
     async def stream(self, messages: list[Message], params: GenerationParams, trace: Trace) -> AsyncIterator[Chunk]:
         """Opens the stream (falling back if the tier cannot start) and returns the rest of it.
@@ -170,6 +218,8 @@ class Pipeline:
         that answers is known.
         """
         assert trace.tier is not None, "plan() first"
+        if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
+            return self._replay(await self.complete(messages, params, trace))
         try:
             chunks, first = await self._open(trace.tier, messages, params)
         except BackendError as err:
@@ -207,6 +257,12 @@ class Pipeline:
             if usage is None:
                 usage = Usage(estimate_prompt_tokens(messages), produced)
             self._account(trace, trace.model or "", usage)
+
+    @staticmethod
+    async def _replay(result: Completion) -> AsyncIterator[Chunk]:
+        """A finished answer as a stream (a cascade decides only once the draft is complete)."""
+        yield Chunk(text=result.text)
+        yield Chunk(finish_reason=result.finish_reason, usage=result.usage)
 
     def record(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> None:
         trace.finish()

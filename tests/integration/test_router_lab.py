@@ -12,6 +12,7 @@ import pytest
 
 from hybridlm.evaluation.router_eval import embed
 from hybridlm.routing.artifact import RouterArtifactError
+from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import KINDS, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
 from tests.conftest import DATA
@@ -44,19 +45,36 @@ def test_loaders_read_every_shipped_format() -> None:
         load_outcomes(Path(__file__))
 
 
+TRAINING_DATA = {"multi": DC_TRAIN, "cascade": GSM8K}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_router_trains_saves_loads_and_routes(kind: str, tmp_path: Path) -> None:
-    data = load_outcomes(DC_TRAIN if kind == "multi" else MMLU)
-    x = embed(data, "minilm-static") if kind != "random" else None
+    data = load_outcomes(TRAINING_DATA.get(kind, MMLU))
+    x = embed(data, "minilm-static") if kind not in ("random", "cascade") else None
     router = fit_router(kind, data, x, "minilm-static", k=20)
     path = tmp_path / f"{kind}.npz"
     router.save(path)
     loaded = load_router(path)
-    prompts = data.prompts[:25]
-    assert np.allclose(router.score_texts(prompts), loaded.score_texts(prompts))
-    score = loaded.score(HARD)
+    if isinstance(router, CascadeRouter):
+        drafts = data.responses[data.models[0]][:25]
+        assert np.allclose(router.score_pairs(data.prompts[:25], drafts), loaded.score_pairs(data.prompts[:25], drafts))  # type: ignore[union-attr]
+        score = loaded.verify(HARD, "x^2 = 2 so 2 + 2 = 5 roots, maybe")  # type: ignore[union-attr]
+    else:
+        prompts = data.prompts[:25]
+        assert np.allclose(router.score_texts(prompts), loaded.score_texts(prompts))  # type: ignore[union-attr]
+        score = loaded.score(HARD)
     assert 0.0 <= score.value <= 1.0
     assert score.contributions
+
+
+def test_cascade_verifier_doubts_drafts_with_wrong_arithmetic() -> None:
+    router = fit_router("cascade", load_outcomes(GSM8K), None, "minilm-static")
+    prompt = [{"role": "user", "content": "Tom has 16 apples and eats 3. How many are left?"}]
+    good = router.verify(prompt, "He has 16 - 3 = 13 apples left.\n#### 13")  # type: ignore[union-attr]
+    bad = router.verify(prompt, "He has 16 - 3 = 12 apples left, I think.")  # type: ignore[union-attr]
+    assert bad.value > good.value
+    assert "equations_wrong" in bad.contributions or "any_equation_wrong" in bad.contributions
 
 
 def test_learned_router_sends_the_hard_subject_to_the_large_model_more_often(tmp_path: Path) -> None:

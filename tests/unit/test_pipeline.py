@@ -115,3 +115,22 @@ def test_stream_falls_back_before_first_chunk_and_accounts_usage(tmp_path: Path)
     assert text == "one two three "
     assert trace.tier == "slm" and trace.fallback == LLM_UNAVAILABLE  # type: ignore[attr-defined]
     assert trace.usage.completion_tokens == 3  # type: ignore[attr-defined]
+
+
+def test_cascade_keeps_good_drafts_and_escalates_doubtful_ones(tmp_path: Path) -> None:
+    from hybridlm.routing.learned import fit_router
+    from hybridlm.routing.outcomes import load_outcomes
+    from tests.conftest import DATA
+
+    pipeline, slm, llm = make(tmp_path)
+    pipeline.config.router.threshold = 0.9  # a verifier trained on 150 drafts: escalate only the clearly doubtful
+    pipeline.router = fit_router("cascade", load_outcomes(DATA / "routellm" / "gsm8k_responses.csv"), None, "-")
+    question = [{"role": "user", "content": "Tom has 16 apples and eats 3. How many are left?"}]
+    slm.enqueue("16 - 3 = 13 apples are left.\n#### 13", "16 - 3 = 11, so maybe 11 are left, I think")
+    _, kept = run(pipeline, question)
+    result, escalated = run(pipeline, question)
+    assert kept.tier == "slm" and kept.decision.reason.startswith("cascade: draft verifier score")
+    assert escalated.tier == "llm" and result.model == "big"
+    assert escalated.decision.score > kept.decision.score
+    assert len(slm.history) == 2 and len(llm.history) == 1
+    assert pipeline.log.get(escalated.request_id)["routed_tier"] == "llm"

@@ -1,8 +1,8 @@
 """What a draft answer itself says about whether it can be trusted.
 
 The signals a verifier reads: arithmetic the answer states but gets wrong (recomputed by a
-small safe evaluator, never `eval`), a missing final answer, hedging, looping repetition,
-an abrupt end, and, when the model that wrote it reports them, its token log-probabilities.
+small safe evaluator, never `eval`), a missing final answer, hedging, looping repetition and
+an abrupt end.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mu
 
 NAMES = (
     "equations_checked", "equations_wrong", "any_equation_wrong", "no_final_answer", "hedges", "log_answer_chars",
-    "answer_to_prompt_length", "repeated_line_share", "ends_abruptly", "mean_token_logprob", "min_token_logprob",
-    "has_logprobs",
+    "answer_to_prompt_length", "repeated_line_share", "ends_abruptly",
 )
 
 
@@ -74,22 +73,18 @@ def check_arithmetic(answer: str) -> tuple[int, int]:
     return checked, wrong
 
 
-def answer_features(prompt: str, answer: str, logprobs: Sequence[float] | None = None) -> list[float]:
+def answer_features(prompt: str, answer: str) -> list[float]:
     checked, wrong = check_arithmetic(answer)
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
     repeated = 1.0 - len(set(lines)) / len(lines) if lines else 0.0
     stripped = answer.rstrip()
-    lp = np.asarray(logprobs, dtype=float) if logprobs else np.zeros(0)
     return [
         float(checked), float(wrong), float(wrong > 0), float(FINAL.search(answer) is None),
         float(len(HEDGE.findall(answer))), math.log1p(len(answer)), len(answer) / max(1, len(prompt)), repeated,
         float(bool(stripped) and stripped[-1] not in ".!?)]}*\"'0123456789"),
-        float(lp.mean()) if lp.size else 0.0, float(lp.min()) if lp.size else 0.0, float(lp.size > 0),
     ]
 
 
-def answer_matrix(prompts: Sequence[str], answers: Sequence[str],
-                  logprobs: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
-    rows = [answer_features(p, a, logprobs[i] if logprobs else None)
-            for i, (p, a) in enumerate(zip(prompts, answers, strict=True))]
+def answer_matrix(prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+    rows = [answer_features(p, a) for p, a in zip(prompts, answers, strict=True)]
     return np.array(rows, dtype=np.float32).reshape(len(rows), len(NAMES))

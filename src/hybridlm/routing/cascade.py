@@ -2,7 +2,7 @@
 the draft and either accepts it or escalates the request to the large model.
 
 The learned verifier is a logistic regression over what the draft says about itself
-(`answer_features`: wrong arithmetic, no final answer, hedging, looping, log-probabilities)
+(`answer_features`: wrong arithmetic, no final answer, hedging, looping)
 and the prompt's shape (`features`). Its score is the probability the draft is not good
 enough, on the training percentile scale like every other router.
 """
@@ -38,21 +38,19 @@ class CascadeRouter:
         self.header = header
 
     @staticmethod
-    def matrix(prompts: Sequence[str], answers: Sequence[str],
-               logprobs: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
-        return np.hstack([answer_features.answer_matrix(prompts, answers, logprobs), feature_matrix(prompts)])
+    def matrix(prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+        return np.hstack([answer_features.answer_matrix(prompts, answers), feature_matrix(prompts)])
 
-    def score_pairs(self, prompts: Sequence[str], answers: Sequence[str],
-                    logprobs: Sequence[Sequence[float] | None] | None = None) -> np.ndarray:
-        return self.scale(self.verifier.probability(self.matrix(prompts, answers, logprobs)))
+    def score_pairs(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+        return self.scale(self.verifier.probability(self.matrix(prompts, answers)))
 
     def score(self, messages: list[Message]) -> Score:
         """Before a draft exists the cascade always starts with the small model."""
         return Score(0.0, {"cascade_draft_first": 0.0})
 
-    def verify(self, messages: list[Message], answer: str, logprobs: Sequence[float] | None = None) -> Score:
+    def verify(self, messages: list[Message], answer: str) -> Score:
         prompt = last_user_text(messages)
-        X = self.matrix([prompt], [answer], [logprobs])
+        X = self.matrix([prompt], [answer])
         value = float(self.scale(self.verifier.probability(X))[0])
         pushes = self.verifier.contributions(X)[0]
         top = np.argsort(-np.abs(pushes))[:4]
