@@ -67,6 +67,11 @@ class RouterConfig(BaseModel):
     local_tier: str = "slm"
     remote_tier: str = "llm"
     fallback: bool = Field(True, description="Serve from the local tier when the remote tier fails.")
+    shadow_share: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Share of requests the local tier served that are also sent to the remote tier in the background, "
+                    "so both answers can be rated (POST /v1/feedback) and become training data.",
+    )
 
     @model_validator(mode="after")
     def _known_kind(self) -> RouterConfig:
@@ -90,6 +95,7 @@ class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_body_bytes: int = Field(1_000_000, gt=0)
     default_max_tokens: int = Field(256, gt=0)
+    store_text: bool = Field(True, description="Keep full prompts and answers in the request log (for training).")
 
 
 class Config(BaseModel):

@@ -5,7 +5,9 @@ The gateway and the CLI both drive this class, so they route, fall back and log 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
@@ -50,6 +52,8 @@ class Pipeline:
         self.backends = backends
         self.router = router
         self.log = log
+        self._sampler = random.Random(0)
+        self._shadows: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
@@ -116,7 +120,9 @@ class Pipeline:
         return Decision(tier, score.value, target.threshold, reason, self.router.name, score.contributions)
 
     def start_trace(self, messages: list[Message], requested_model: str | None, stream: bool) -> Trace:
-        return Trace(requested_model=requested_model, stream=stream, prompt_preview=last_user_text(messages)[:200])
+        text = last_user_text(messages)
+        return Trace(requested_model=requested_model, stream=stream, prompt_preview=text[:200],
+                     prompt_text=text if self.config.server.store_text else None)
 
     def plan(self, messages: list[Message], model: str, trace: Trace) -> None:
         """Resolve the model name and decide the tier; records both on the trace."""
@@ -177,8 +183,13 @@ class Pipeline:
             result = await self.backends[trace.tier].complete(messages, params)
         self._account(trace, result.model, result.usage)
         if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
-            return await self._verify_draft(messages, params, trace, result)
+            result = await self._verify_draft(messages, params, trace, result)
+        self._keep_answer(trace, result.text)
         return result
+
+    def _keep_answer(self, trace: Trace, text: str) -> None:
+        if self.config.server.store_text:
+            trace.answer_text = text
 
     async def _verify_draft(self, messages: list[Message], params: GenerationParams, trace: Trace,
                             draft: Completion) -> Completion:
@@ -242,21 +253,22 @@ class Pipeline:
     async def _relay(self, chunks: AsyncIterator[Chunk], first: Chunk | None, messages: list[Message],
                      trace: Trace) -> AsyncIterator[Chunk]:
         usage: Usage | None = None
-        produced = 0
+        pieces: list[str] = []
         pending = [first] if first is not None else []
         try:
             for chunk in pending:
-                produced += bool(chunk.text)
+                pieces.append(chunk.text)
                 usage = chunk.usage or usage
                 yield chunk
             async for chunk in chunks:
-                produced += bool(chunk.text)
+                pieces.append(chunk.text)
                 usage = chunk.usage or usage
                 yield chunk
         finally:
             if usage is None:
-                usage = Usage(estimate_prompt_tokens(messages), produced)
+                usage = Usage(estimate_prompt_tokens(messages), sum(1 for p in pieces if p))
             self._account(trace, trace.model or "", usage)
+            self._keep_answer(trace, "".join(pieces))
 
     @staticmethod
     async def _replay(result: Completion) -> AsyncIterator[Chunk]:
@@ -268,7 +280,34 @@ class Pipeline:
         trace.finish()
         self.log.record(trace, endpoint)
 
+    def maybe_shadow(self, messages: list[Message], params: GenerationParams, trace: Trace) -> None:
+        """Send a sample of what the SLM served to the LLM too, in the background, to collect labels."""
+        remote, decision = self.remote_tier, trace.decision
+        if (remote is None or decision is None or decision.forced or trace.status != "ok" or trace.fallback
+                or trace.tier != self.local_tier or self._sampler.random() >= self.config.router.shadow_share
+                or self._over_budget(remote)):
+            return
+        task = asyncio.create_task(self._shadow(remote, messages, params, trace))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _shadow(self, tier: str, messages: list[Message], params: GenerationParams, served: Trace) -> None:
+        shadow = Trace(requested_model=tier, prompt_preview=served.prompt_preview, prompt_text=served.prompt_text,
+                       shadow_of=served.request_id, tier=tier)
+        shadow.decision = Decision(tier, None, None, f"shadow of {served.request_id}: sampled to collect outcome labels",
+                                   "shadow", forced=True)
+        try:
+            result = await self.backends[tier].complete(messages, params)
+        except BackendError as err:
+            shadow.status, shadow.http_status, shadow.error = "error", 502, err.message
+        else:
+            self._account(shadow, result.model, result.usage)
+            self._keep_answer(shadow, result.text)
+        self.record(shadow, "shadow")
+
     async def aclose(self) -> None:
+        if self._shadows:
+            await asyncio.wait(self._shadows, timeout=30)
         for backend in self.backends.values():
             await backend.aclose()
         self.log.close()

@@ -52,13 +52,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX requests_tier_ts ON requests(tier, ts);
         """,
     ),
+    (
+        "002_texts_shadow_feedback",
+        """
+        ALTER TABLE requests ADD COLUMN prompt TEXT;
+        ALTER TABLE requests ADD COLUMN answer TEXT;
+        ALTER TABLE requests ADD COLUMN shadow_of TEXT;
+        CREATE INDEX requests_shadow_of ON requests(shadow_of);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            score REAL NOT NULL,
+            comment TEXT
+        );
+        CREATE INDEX feedback_request ON feedback(request_id);
+        """,
+    ),
 ]
 
 COLUMNS = (
     "request_id", "ts", "endpoint", "requested_model", "profile", "stream", "tier", "model", "router",
     "score", "threshold", "reason", "routed_tier", "prompt_tokens", "completion_tokens", "cost_usd",
     "baseline_cost_usd", "latency_ms", "status", "http_status", "fallback", "fallback_reason", "error",
-    "error_code", "prompt_preview",
+    "error_code", "prompt_preview", "prompt", "answer", "shadow_of",
 )
 
 
@@ -97,6 +114,7 @@ def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
         d.reason if d else None, d.tier if d else None, trace.usage.prompt_tokens, trace.usage.completion_tokens,
         trace.cost_usd, trace.baseline_cost_usd, trace.latency_ms, trace.status, trace.http_status,
         trace.fallback, trace.fallback_reason, trace.error, trace.error_code, trace.prompt_preview,
+        trace.prompt_text, trace.answer_text, trace.shadow_of,
     )
 
 
@@ -148,6 +166,29 @@ class RequestLog:
         with self._lock:
             row = self._db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
         return dict(row) if row else None
+
+    def add_feedback(self, request_id: str, score: float, comment: str | None = None) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO feedback (request_id, ts, score, comment) VALUES (?, ?, ?, ?)",
+                             (request_id, time.time(), score, comment))
+
+    def labelled_pairs(self) -> list[dict[str, Any]]:
+        """Answers to the same prompt from two tiers (served + shadow), each with its mean feedback score."""
+        query = """
+            WITH rated AS (
+                SELECT r.request_id, r.tier, r.prompt, r.cost_usd, r.shadow_of, AVG(f.score) AS score
+                FROM requests r JOIN feedback f ON f.request_id = r.request_id
+                WHERE r.status = 'ok' AND r.prompt IS NOT NULL
+                GROUP BY r.request_id
+            )
+            SELECT served.prompt, served.tier AS served_tier, served.score AS served_score,
+                   served.cost_usd AS served_cost, shadow.tier AS shadow_tier, shadow.score AS shadow_score,
+                   shadow.cost_usd AS shadow_cost
+            FROM rated served JOIN rated shadow ON shadow.shadow_of = served.request_id
+            WHERE served.tier != shadow.tier
+        """
+        with self._lock:
+            return [dict(r) for r in self._db.execute(query)]
 
     def spend_since(self, tier: str, since_ts: float) -> float:
         with self._lock:

@@ -90,6 +90,9 @@ class Trace:
     error: str | None = None
     error_code: str | None = None
     prompt_preview: str = ""
+    prompt_text: str | None = None
+    answer_text: str | None = None
+    shadow_of: str | None = None
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from hybridlm.cli.common import JsonOption, app, console, err_console, fail
+from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_console, fail, load_cli_config
 
 if TYPE_CHECKING:
     from hybridlm.routing.outcomes import OutcomeSet
@@ -38,6 +38,23 @@ def _outcomes(path: Path, fmt: str | None) -> OutcomeSet:
         fail(str(err), 2)
 
 
+def _log_outcomes(config: Path | None) -> OutcomeSet:
+    from hybridlm.errors import HybridLMError
+    from hybridlm.routing.outcomes import from_log_pairs
+    from hybridlm.telemetry import RequestLog, default_log_path
+
+    path = default_log_path(load_cli_config(config).resolved_data_dir())
+    if not path.exists():
+        fail(f"no request log at {path}", 2)
+    log = RequestLog(path)
+    try:
+        return from_log_pairs(log.labelled_pairs())
+    except HybridLMError as err:
+        fail(str(err), 2)
+    finally:
+        log.close()
+
+
 def _progress(quiet: bool) -> Any:
     start = time.perf_counter()
     return lambda message: None if quiet else err_console.print(f"[dim]{time.perf_counter() - start:6.1f}s[/dim] {message}")
@@ -45,21 +62,26 @@ def _progress(quiet: bool) -> Any:
 
 @train_app.command("router")
 def train_router(
-    data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Router file to write (.npz).")],
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Outcome data (see `eval router`).")] = None,
+    from_log: Annotated[bool, typer.Option("--from-log", help="Learn from the request log: prompts both tiers "
+                                           "answered (shadow mode) and that got feedback.")] = False,
     kind: Annotated[str, typer.Option(help="ensemble (default) | knn | multi | random.")] = "ensemble",
     fmt: FormatOption = None,
     encoder: EncoderOption = "minilm-static",
     k: Annotated[int, typer.Option(help="Neighbours for the kNN parts.")] = 50,
+    config: ConfigOption = None,
 ) -> None:
-    """Train a router on outcome data and save it as a safe, versioned file."""
+    """Train a router on outcome data (or the request log) and save it as a safe, versioned file."""
     from hybridlm.errors import HybridLMError
     from hybridlm.evaluation.router_eval import embed
     from hybridlm.routing.learned import KINDS, fit_router
 
     if kind not in KINDS:
         fail(f"unknown router kind '{kind}'; known: {', '.join(KINDS)}", 2)
-    outcomes = _outcomes(data, fmt)
+    if (data is None) == (not from_log):
+        fail("give --data FILE or --from-log", 2)
+    outcomes = _outcomes(data, fmt) if data is not None else _log_outcomes(config)
     try:
         with console.status(f"Embedding {len(outcomes)} prompts with {encoder}...", spinner="dots"):
             x = embed(outcomes, encoder) if kind != "random" else None

@@ -237,6 +237,25 @@ def load_jsonl(path: Path) -> OutcomeSet:
     return OutcomeSet(prompts, models, scores, costs, [r.get("category") for r in rows], path.stem, responses)
 
 
+MIN_LOG_PAIRS = 10
+
+
+def from_log_pairs(pairs: Sequence[dict[str, Any]], name: str = "request-log") -> OutcomeSet:
+    """Outcome rows from the request log: prompts answered by two tiers (served + shadow), both rated."""
+    if len(pairs) < MIN_LOG_PAIRS:
+        raise OutcomeDataError(
+            f"the request log has {len(pairs)} prompts answered by two tiers and rated; at least {MIN_LOG_PAIRS} "
+            "are needed. Set router.shadow_share so the LLM also answers a sample of what the SLM served, "
+            "then rate both answers with POST /v1/feedback")
+    models = sorted({p["served_tier"] for p in pairs} | {p["shadow_tier"] for p in pairs})
+    scores, costs = np.zeros((len(pairs), len(models))), np.zeros((len(pairs), len(models)))
+    for i, p in enumerate(pairs):
+        for side in ("served", "shadow"):
+            j = models.index(p[f"{side}_tier"])
+            scores[i, j], costs[i, j] = p[f"{side}_score"], p[f"{side}_cost"]
+    return OutcomeSet([p["prompt"] for p in pairs], models, scores, costs, [], name)
+
+
 FORMATS = {
     "mmlu": load_routellm_mmlu,
     "gsm8k": load_routellm_gsm8k,

@@ -17,6 +17,8 @@ from hybridlm.pipeline import Pipeline
 from hybridlm.server.chat.api_router import router as chat_router
 from hybridlm.server.chat.serving import ChatService
 from hybridlm.server.errors import APIError
+from hybridlm.server.feedback.api_router import router as feedback_router
+from hybridlm.server.feedback.serving import FeedbackService
 from hybridlm.server.responses import json_response
 
 
@@ -32,8 +34,10 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     app = FastAPI(title="hybridlm gateway", version=__version__, lifespan=lifespan)
     app.state.pipeline = pipeline
     app.state.chat = ChatService(pipeline)
+    app.state.feedback = FeedbackService(pipeline)
     app.state.started = time.time()
     app.include_router(chat_router)
+    app.include_router(feedback_router)
 
     @app.get("/v1/models")
     async def list_models() -> Response:

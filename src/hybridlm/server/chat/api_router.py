@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from hybridlm.server.chat.serving import ChatService, JSONResult, StreamResult
+from hybridlm.server.chat.serving import ChatService, StreamResult
+from hybridlm.server.results import JSONResult
 from hybridlm.server.errors import APIError
 from hybridlm.server.responses import json_response
 

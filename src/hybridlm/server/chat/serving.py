@@ -25,19 +25,13 @@ from hybridlm.server.chat.protocol import (
     metadata_headers,
 )
 from hybridlm.server.errors import APIError, from_backend
+from hybridlm.server.results import JSONResult, rejected
 from hybridlm.types import Chunk, Message, Trace
 
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/chat/completions"
 PASSTHROUGH_EXCLUDE = {"stream_options", "user"}
-
-
-@dataclass
-class JSONResult:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,15 +74,7 @@ class ChatService:
         self.pipeline = pipeline
 
     def reject(self, err: APIError, trace: Trace | None = None) -> JSONResult:
-        """Record a request that will not be served and build its error response."""
-        trace = trace or Trace()
-        trace.status = "error"
-        trace.http_status = err.status
-        trace.error = err.message
-        trace.error_code = err.code
-        self.pipeline.record(trace, ENDPOINT)
-        headers = {"x-hybridlm-request-id": trace.request_id}
-        return JSONResult(err.status, err.body(), headers)
+        return rejected(self.pipeline, err, ENDPOINT, trace)
 
     def _params(self, request: ChatCompletionRequest) -> GenerationParams:
         stop = [request.stop] if isinstance(request.stop, str) else request.stop
@@ -112,7 +98,8 @@ class ChatService:
             if request.stream:
                 chunks = await self.pipeline.stream(messages, params, trace)
                 include_usage = bool((request.stream_options or {}).get("include_usage"))
-                return StreamResult(self._events(chunks, trace, include_usage), metadata_headers(trace))
+                return StreamResult(self._events(chunks, messages, params, trace, include_usage),
+                                    metadata_headers(trace))
             result = await self.pipeline.complete(messages, params, trace)
         except APIError as err:
             return self.reject(err, trace)
@@ -123,9 +110,11 @@ class ChatService:
             return self.reject(APIError(500, f"internal error: {type(err).__name__}: {err}", "server_error",
                                         "internal_error"), trace)
         self.pipeline.record(trace, ENDPOINT)
+        self.pipeline.maybe_shadow(messages, params, trace)
         return JSONResult(200, completion_body(result, trace), metadata_headers(trace))
 
-    async def _events(self, chunks: AsyncIterator[Chunk], trace: Trace, include_usage: bool) -> AsyncIterator[bytes]:
+    async def _events(self, chunks: AsyncIterator[Chunk], messages: list[Message], params: GenerationParams,
+                      trace: Trace, include_usage: bool) -> AsyncIterator[bytes]:
         try:
             yield sse(chunk_body(trace, {"role": "assistant", "content": ""}, None))
             async for chunk in chunks:
@@ -145,3 +134,4 @@ class ChatService:
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
             self.pipeline.record(trace, ENDPOINT)
+            self.pipeline.maybe_shadow(messages, params, trace)
