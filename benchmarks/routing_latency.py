@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000, help="training prompts")
     parser.add_argument("--test", type=int, default=1000, help="test prompts (APGR, throughput)")
     parser.add_argument("--timed", type=int, default=200, help="test prompts timed one at a time")
+    parser.add_argument("--skip-semantic-router", action="store_true", help="time hybridlm's routers only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -81,10 +82,11 @@ def main() -> None:
     for encoder_name in ("minilm-static", "minilm"):
         router = fit_router("ensemble", train, embed(train, encoder_name), encoder_name)
         scorers[f"hybridlm ensemble ({encoder_name})"] = router.score_texts  # type: ignore[union-attr]
-    try:
-        scorers["semantic-router IndexedRouter (minilm)"] = semantic_router_scorer(train.prompts, gains)
-    except ImportError:
-        print("semantic-router is not installed; skipping it", file=sys.stderr)
+    if not args.skip_semantic_router:
+        try:
+            scorers["semantic-router IndexedRouter (minilm)"] = semantic_router_scorer(train.prompts, gains)
+        except ImportError:
+            print("semantic-router is not installed; skipping it", file=sys.stderr)
 
     for score in scorers.values():
         score(test.prompts[:5])  # warm up

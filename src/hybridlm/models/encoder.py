@@ -15,7 +15,7 @@ import io
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -66,6 +66,16 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Model loading and distilling print progress bars and load reports that are not ours to show."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -80,10 +90,9 @@ class MiniLMEncoder:
     def __init__(self, max_tokens: int = 256) -> None:
         _offline()
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        self._model = SentenceTransformer(str(minilm_path()), device="cpu")
+        with _quietly():
+            self._model = SentenceTransformer(str(minilm_path()), device="cpu")
         self._model.max_seq_length = max_tokens
         self._lock = threading.Lock()
 
@@ -105,11 +114,8 @@ def distill_static(out: Path) -> Path:
         from model2vec.distill import distill
     except ImportError as err:
         raise EncoderError("distilling needs model2vec[distill]: pip install 'model2vec[distill]'") from err
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")  # its progress is noise
+    with _quietly():
+        model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     return out

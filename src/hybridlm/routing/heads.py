@@ -42,12 +42,15 @@ def standardise(F: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 class KNNHead:
     """Mean target of the k most similar training prompts (cosine similarity)."""
 
-    embeddings: np.ndarray  # (n, d) float16, L2-normalised
+    embeddings: np.ndarray  # (n, d) float16 on disk, L2-normalised
     targets: np.ndarray  # (n,) or (n, m)
     k: int
 
+    def __post_init__(self) -> None:
+        self._matrix = np.ascontiguousarray(self.embeddings, dtype=np.float32)  # once, not per query
+
     def neighbours(self, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sims = E.astype(np.float32) @ self.embeddings.astype(np.float32).T
+        sims = E.astype(np.float32) @ self._matrix.T
         k = min(self.k, sims.shape[1])
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         return idx, np.take_along_axis(sims, idx, axis=1)
@@ -59,9 +62,9 @@ class KNNHead:
     def leave_one_out(self) -> np.ndarray:
         """Training-set scores without each prompt seeing itself, for honest percentiles."""
         out = []
-        for start in range(0, len(self.embeddings), 1024):
-            block = self.embeddings[start:start + 1024].astype(np.float32)
-            sims = block @ self.embeddings.astype(np.float32).T
+        for start in range(0, len(self._matrix), 1024):
+            block = self._matrix[start:start + 1024]
+            sims = block @ self._matrix.T
             rows = np.arange(len(block))
             sims[rows, start + rows] = -np.inf
             k = min(self.k, sims.shape[1] - 1)
