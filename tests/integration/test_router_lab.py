@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hybridlm.evaluation.router_eval import embed
-from hybridlm.routing.artifact import RouterArtifactError
+from hybridlm.artifacts import ArtifactError
 from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import KINDS, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
@@ -92,17 +92,17 @@ def test_learned_router_sends_the_hard_subject_to_the_large_model_more_often(tmp
 def test_corrupt_and_incompatible_router_files_are_clear_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"\x00not a zip at all" * 10)
-    with pytest.raises(RouterArtifactError, match="not a router file or corrupt"):
+    with pytest.raises(ArtifactError, match="not a router file or corrupt"):
         load_router(junk)
     np.savez(tmp_path / "other.npz", weights=np.zeros(3))
-    with pytest.raises(RouterArtifactError, match="no header"):
+    with pytest.raises(ArtifactError, match="no header"):
         load_router(tmp_path / "other.npz")
     future = tmp_path / "future.npz"
     header = json.dumps({"format": "hybridlm-router", "version": 99, "kind": "knn"}).encode()
     np.savez(future, header=np.frombuffer(header, dtype=np.uint8))
-    with pytest.raises(RouterArtifactError, match="version 99"):
+    with pytest.raises(ArtifactError, match="version 99"):
         load_router(future)
-    with pytest.raises(RouterArtifactError, match="no such router file"):
+    with pytest.raises(ArtifactError, match="no such router file"):
         load_router(tmp_path / "missing.npz")
 
 

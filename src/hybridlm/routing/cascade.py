@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from hybridlm.artifacts import ArtifactError
 from hybridlm.routing import answer_features, artifact
 from hybridlm.routing.base import Score, last_user_text
 from hybridlm.routing.features import NAMES as PROMPT_NAMES
 from hybridlm.routing.features import feature_matrix
 from hybridlm.routing.heads import LogisticHead, Percentiles
-from hybridlm.routing.outcomes import OutcomeSet
+from hybridlm.routing.outcomes import OutcomeDataError, OutcomeSet
 from hybridlm.types import Message
 
 FEATURE_NAMES = (*answer_features.NAMES, *(f"prompt_{n}" for n in PROMPT_NAMES))
@@ -65,7 +66,7 @@ class CascadeRouter:
     @classmethod
     def load(cls, path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> CascadeRouter:
         if header.get("features") != list(FEATURE_NAMES):
-            raise artifact.RouterArtifactError(f"{path}: verifier features differ from this hybridlm's; retrain it")
+            raise ArtifactError(f"{path}: verifier features differ from this hybridlm's; retrain it")
         verifier, scale = artifact.build_head(path, {"name": "verifier", "type": "logistic"}, arrays)
         return cls(verifier, scale, header)
 
@@ -75,13 +76,13 @@ def fit_cascade(outcomes: OutcomeSet) -> CascadeRouter:
     weak, strong = outcomes.pair()
     answers = outcomes.responses.get(outcomes.models[weak]) if outcomes.responses else None
     if answers is None:
-        raise artifact.RouterArtifactError(
+        raise OutcomeDataError(
             f"{outcomes.name}: a cascade learns from the small model's answers, and this data has none "
             "(RouteLLM's GSM8K file has them; in JSONL give 'responses')")
     X = CascadeRouter.matrix(outcomes.prompts, answers)
     y = outcomes.scores[:, strong] > outcomes.scores[:, weak]
     if y.all() or not y.any():
-        raise artifact.RouterArtifactError(f"{outcomes.name}: the large model is never (or always) better here")
+        raise OutcomeDataError(f"{outcomes.name}: the large model is never (or always) better here")
     verifier = LogisticHead.fit(X, y.astype(int))
     header = {"trained_on": {"name": outcomes.name, "prompts": len(outcomes), "models": outcomes.models},
               "weak": outcomes.models[weak], "strong": outcomes.models[strong]}

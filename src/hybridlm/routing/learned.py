@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hybridlm.artifacts import ArtifactError
 from hybridlm.models.encoder import Encoder, load_encoder
 from hybridlm.routing import artifact
 from hybridlm.routing.base import Score, last_user_text
@@ -289,5 +290,5 @@ def load_router(path: str | Path) -> LearnedRouter:
                                     linear, Percentiles(arrays["quality.percentiles"]), header,  # type: ignore[arg-type]
                                     cost_weight=float(header.get("cost_weight", 0.0)))
     except KeyError as err:
-        raise artifact.RouterArtifactError(f"{p}: router file lacks {err}") from None
-    raise artifact.RouterArtifactError(f"{p}: unknown router kind {kind!r}")
+        raise ArtifactError(f"{p}: router file lacks {err}") from None
+    raise ArtifactError(f"{p}: unknown router kind {kind!r}")
