@@ -1,0 +1,1 @@
+"""SLM skills: small, local, separately measured models that support routing and answering."""
