@@ -91,6 +91,19 @@ class ProfileConfig(BaseModel):
     threshold: float = Field(..., ge=0.0, le=1.0)
 
 
+class SupportConfig(BaseModel):
+    """The `hybrid/support` profile: FAQ answers, intents and sentiment decide between KB, SLM and LLM."""
+
+    model_config = ConfigDict(extra="forbid")
+    intent_model: Path | None = Field(None, description="A file from `hybridlm train intent`.")
+    kb_files: list[Path] = Field(default_factory=list, description="FAQ files, beside those added with `hybridlm kb add`.")
+    faq_threshold: float = Field(0.75, ge=0.0, le=1.0)
+    escalate_sentiment: float = Field(-0.5, ge=-1.0, le=1.0)
+    max_routine_words: int = Field(60, gt=0)
+    min_intent_confidence: float = Field(0.65, ge=0.0, le=1.0, description="Less sure than this -> LLM.")
+    llm_intents: list[str] = Field(default_factory=list)
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_body_bytes: int = Field(1_000_000, gt=0)
@@ -110,12 +123,13 @@ class Config(BaseModel):
         }
     )
     server: ServerConfig = Field(default_factory=ServerConfig)
+    support: SupportConfig = Field(default_factory=SupportConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:
         if self.router.local_tier not in self.tiers:
             raise ValueError(f"router.local_tier '{self.router.local_tier}' is not one of the tiers {sorted(self.tiers)}")
-        reserved = {"hybrid"}
+        reserved = {"hybrid", "faq"}
         clash = reserved & set(self.tiers)
         if clash:
             raise ValueError(f"tier name {sorted(clash)} is reserved for routing")

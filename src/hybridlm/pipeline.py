@@ -14,14 +14,18 @@ from typing import Protocol, runtime_checkable
 
 from hybridlm.config import Config
 from hybridlm.errors import HybridLMError
-from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens
+from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
 from hybridlm.models.registry import build_backend
 from hybridlm.routing.base import Router, Score, last_user_text
 from hybridlm.routing.registry import build_router
 from hybridlm.telemetry import RequestLog, default_log_path
+from hybridlm.skills.faq import KB_FILE
+from hybridlm.skills.support import SupportPolicy
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
 
 HYBRID = "hybrid"
+SUPPORT = "support"
+FAQ_TIER = "faq"
 LLM_UNAVAILABLE = "llm_unavailable"
 CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the draft and may escalate"
 
@@ -54,6 +58,7 @@ class Pipeline:
         self.log = log
         self._sampler = random.Random(0)
         self._shadows: set[asyncio.Task[None]] = set()
+        self._support: SupportPolicy | None = None
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
@@ -70,6 +75,9 @@ class Pipeline:
             if isinstance(backend, LocalGGUFBackend):
                 backend.load()
         self.router.score([{"role": "user", "content": "warm up"}])
+        support = self.config.support
+        if support.intent_model or support.kb_files or (self.config.resolved_data_dir() / KB_FILE).exists():
+            self.support.decide([{"role": "user", "content": "warm up"}])
 
     @property
     def cascades(self) -> bool:
@@ -85,7 +93,16 @@ class Pipeline:
 
     def model_names(self) -> list[str]:
         """Everything a client may put in `model`."""
-        return [HYBRID, *(f"{HYBRID}/{p}" for p in self.config.profiles), *self.backends]
+        return [HYBRID, *(f"{HYBRID}/{p}" for p in (*self.config.profiles, SUPPORT)), *self.backends]
+
+    @property
+    def support(self) -> SupportPolicy:
+        """Built on first use: it loads the intent model and embeds the knowledge base."""
+        if self._support is None:
+            from hybridlm.skills.build import support_policy
+
+            self._support = support_policy(self.config)
+        return self._support
 
     def resolve(self, model: str) -> Target:
         threshold = self.config.router.threshold
@@ -93,6 +110,8 @@ class Pipeline:
             return Target(None, None, threshold)
         if model.startswith(HYBRID + "/"):
             profile = model.split("/", 1)[1]
+            if profile == SUPPORT:
+                return Target(None, SUPPORT, threshold)
             if profile not in self.config.profiles:
                 known = ", ".join(sorted(self.config.profiles)) or "none configured"
                 raise UnknownModel(f"The model '{model}' does not exist: unknown profile '{profile}' (known: {known})")
@@ -128,6 +147,9 @@ class Pipeline:
         """Resolve the model name and decide the tier; records both on the trace."""
         target = self.resolve(model)
         trace.profile = target.profile
+        if target.profile == SUPPORT:
+            self._plan_support(messages, trace)
+            return
         trace.decision = self.decide(messages, target)
         trace.tier = trace.decision.tier
         if trace.decision.forced:
@@ -138,6 +160,21 @@ class Pipeline:
         elif trace.tier != self.local_tier:
             over = self._over_budget(trace.tier)
             if over:
+                self._mark_fallback(trace, over)
+
+    def _plan_support(self, messages: list[Message], trace: Trace) -> None:
+        decision = self.support.decide(messages)
+        numbers = {k: float(v) for k, v in decision.signals.items() if isinstance(v, int | float)}
+        tier = {"faq": FAQ_TIER, "slm": self.local_tier, "llm": self.remote_tier or self.local_tier}[decision.action]
+        trace.decision = Decision(tier, None, None, f"support: {decision.reason}", SUPPORT, numbers)
+        trace.tier = tier
+        if decision.faq is not None:
+            trace.canned_answer = decision.faq.faq.answer
+        if decision.action == "llm":
+            trace.system_note = self.support.note_for_llm(decision)
+            if self.remote_tier is None:
+                self._mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
+            elif over := self._over_budget(self.remote_tier):
                 self._mark_fallback(trace, over)
 
     def _over_budget(self, tier: str) -> str | None:
@@ -166,16 +203,33 @@ class Pipeline:
         assert trace.tier is not None
         trace.model = model
         trace.usage = usage
-        trace.cost_usd = self.config.tiers[trace.tier].price.cost(usage.prompt_tokens, usage.completion_tokens)
+        tier = self.config.tiers.get(trace.tier)  # None for a knowledge-base answer: free
+        trace.cost_usd = tier.price.cost(usage.prompt_tokens, usage.completion_tokens) if tier else 0.0
         reference = self.remote_tier
         trace.baseline_cost_usd = (
             self.config.tiers[reference].price.cost(usage.prompt_tokens, usage.completion_tokens) if reference else 0.0
         )
 
+    def _for_tier(self, trace: Trace, messages: list[Message]) -> list[Message]:
+        """The LLM also gets the local skills' findings, as a system note."""
+        if trace.system_note and trace.tier == self.remote_tier:
+            return [{"role": "system", "content": trace.system_note}, *messages]
+        return messages
+
+    def _canned(self, trace: Trace, messages: list[Message]) -> Completion:
+        text = trace.canned_answer or ""
+        usage = Usage(estimate_prompt_tokens(messages), estimate_tokens(text))  # what a model would have used
+        return Completion(text=text, model=FAQ_TIER, usage=usage)
+
     async def complete(self, messages: list[Message], params: GenerationParams, trace: Trace) -> Completion:
         assert trace.tier is not None, "plan() first"
+        if trace.tier == FAQ_TIER:
+            result = self._canned(trace, messages)
+            self._account(trace, result.model, result.usage)
+            self._keep_answer(trace, result.text)
+            return result
         try:
-            result = await self.backends[trace.tier].complete(messages, params)
+            result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), params)
         except BackendError as err:
             if not self._may_fall_back(trace, err):
                 raise
@@ -229,10 +283,10 @@ class Pipeline:
         that answers is known.
         """
         assert trace.tier is not None, "plan() first"
-        if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
+        if trace.tier == FAQ_TIER or (trace.decision is not None and trace.decision.reason == CASCADE_REASON):
             return self._replay(await self.complete(messages, params, trace))
         try:
-            chunks, first = await self._open(trace.tier, messages, params)
+            chunks, first = await self._open(trace.tier, self._for_tier(trace, messages), params)
         except BackendError as err:
             if not self._may_fall_back(trace, err):
                 raise

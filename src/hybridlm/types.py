@@ -90,6 +90,8 @@ class Trace:
     error: str | None = None
     error_code: str | None = None
     prompt_preview: str = ""
+    canned_answer: str | None = None  # a knowledge-base answer: no model is called
+    system_note: str | None = None  # what local skills found, for the LLM
     prompt_text: str | None = None
     answer_text: str | None = None
     shadow_of: str | None = None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from hybridlm.cli.common import JsonOption, console, fail
+from hybridlm.cli.common import ConfigOption, JsonOption, app, console, fail, load_cli_config
 from hybridlm.cli.lab import eval_app, train_app
 
 if TYPE_CHECKING:
@@ -90,3 +90,100 @@ def eval_intent(
     console.print(table)
     curve = ", ".join(f"{100 * s:.0f}%: {a:.3f}" for s, a in metrics["selective_curve"][::4])
     console.print(f"handled locally (most confident first) -> accuracy: {curve}")
+
+
+kb_app = typer.Typer(help="The FAQ knowledge base: confident matches are answered with no model call.",
+                     no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+
+@kb_app.command("add")
+def kb_add(
+    files: Annotated[list[Path], typer.Argument(help="FAQ files: .yaml (question/answer/also), .csv, .md.")],
+    config: ConfigOption = None,
+) -> None:
+    """Add FAQ files to the knowledge base (a file added again replaces its earlier entries)."""
+    from hybridlm.errors import HybridLMError
+    from hybridlm.skills.faq import KB_FILE, KnowledgeBase
+
+    store = load_cli_config(config).resolved_data_dir() / KB_FILE
+    for path in files:
+        try:
+            count = KnowledgeBase.add_file(store, path)
+        except HybridLMError as err:
+            fail(str(err), 2)
+        console.print(f"{path}: {count} question-answer pairs -> {store}")
+
+
+@kb_app.command("ask")
+def kb_ask(
+    question: Annotated[str, typer.Argument(help="A customer's message.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The best FAQ match, its similarity, and whether it clears the threshold."""
+    from hybridlm.skills.build import support_policy
+
+    policy = support_policy(load_cli_config(config))
+    if policy.kb is None:
+        fail("the knowledge base is empty: add files with `hybridlm kb add FILE`", 1)
+    match = policy.kb.best([question])[0]
+    assert match is not None
+    answered = match.similarity >= policy.kb.threshold
+    if as_json:
+        print(json.dumps({"question": match.faq.question, "answer": match.faq.answer, "similarity": match.similarity,
+                          "threshold": policy.kb.threshold, "answered": answered, "source": match.faq.source,
+                          "line": match.faq.line}))
+        return
+    verdict = "answered from the knowledge base" if answered else "too weak: the models take it"
+    console.print(f"{match.similarity:.3f} vs threshold {policy.kb.threshold:.2f}: {verdict}")
+    console.print(f"[bold]{match.faq.question}[/bold] ({match.faq.source}, line {match.faq.line})")
+    console.print(match.faq.answer, highlight=False, markup=False)
+
+
+demo_app = typer.Typer(help="Runnable demonstrations on bundled data.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("support")
+def demo_support(
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N test queries.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the HTML report and PNG plots.")] = Path("support-demo"),
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A sample bank's support desk over BANKING77's test queries: share handled by FAQ / SLM / LLM,
+    local accuracy, cost against all-LLM, latency, top escalation reasons. Offline."""
+    from rich.progress import Progress
+
+    from hybridlm.demo.report import write_demo_report
+    from hybridlm.demo.support import demo_file, run_demo
+    from hybridlm.errors import HybridLMError
+    from hybridlm.evaluation.intent_eval import load_intent_data
+
+    cfg = load_cli_config(config)
+    total = limit or len(load_intent_data(demo_file("banking77_test.csv"))[0])
+    try:
+        with Progress(console=console, transient=True, disable=as_json) as bar:
+            task = bar.add_task("Loading the sample bank...", total=total)
+
+            def say(message: str) -> None:
+                bar.update(task, description=message)
+
+            def step() -> None:
+                bar.update(task, advance=1, description="Customer queries")
+
+            result = run_demo(cfg, limit, say, step)
+    except HybridLMError as err:
+        fail(str(err), 2)
+    paths = write_demo_report(result, out)
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    table = Table("", "value")
+    for key, value in summary.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    for p in paths:
+        console.print(f"wrote {p}")

@@ -97,10 +97,20 @@ class MiniLMEncoder:
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 1:  # one message is often read by several skills in a row
+            return self._encode_one(texts[0])
         with self._lock:
             vectors = self._model.encode(list(texts), batch_size=32, show_progress_bar=False,
                                          convert_to_numpy=True)
         return _normalise(vectors)
+
+    @lru_cache(maxsize=512)  # noqa: B019  (one instance per process: see load_encoder)
+    def _encode_one(self, text: str) -> np.ndarray:
+        with self._lock:
+            vector = self._model.encode([text], show_progress_bar=False, convert_to_numpy=True)
+        out = _normalise(vector)
+        out.flags.writeable = False
+        return out
 
 
 def static_model_dir() -> Path:

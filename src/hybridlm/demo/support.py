@@ -1,0 +1,114 @@
+"""`hybridlm demo support`: a sample bank's support desk over a stream of real customer queries.
+
+The bundled company has a FAQ (faq.yaml) and intents trained from BANKING77's training set; the
+stream is BANKING77's test set. Each query goes through the support policy (sentiment, FAQ
+match, intent with out-of-scope check): answered from the FAQ, by the local SLM, or escalated to
+the LLM. Only the decisions are run here (no answer is generated, nothing is sent): escalations
+are counted, marked and priced. Accuracy of what was handled locally: the FAQ entry's intent, or
+the predicted intent, against the true one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+
+from hybridlm.config import Config, Price
+from hybridlm.evaluation.intent_eval import load_intent_data
+from hybridlm.models.base import estimate_tokens
+from hybridlm.models.encoder import cache_dir
+from hybridlm.skills.faq import KnowledgeBase, read_faqs
+from hybridlm.skills.intent import IntentModel, fit_intent
+from hybridlm.skills.support import SupportPolicy
+
+REFERENCE_PRICE = Price(input=0.15, output=0.60)  # gpt-4o-mini list price, when no LLM tier is priced
+ANSWER_TOKENS = 150
+
+
+def demo_file(name: str) -> Path:
+    return Path(str(files("hybridlm.demo") / "data" / name))
+
+
+@dataclass
+class DemoResult:
+    queries: int = 0
+    handled: Counter[str] = field(default_factory=Counter)  # faq / slm / llm
+    correct_local: int = 0
+    local: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    cost_usd: float = 0.0
+    all_llm_cost_usd: float = 0.0
+    price: Price = field(default_factory=lambda: REFERENCE_PRICE)
+
+    @property
+    def local_accuracy(self) -> float:
+        return self.correct_local / self.local if self.local else 0.0
+
+    def summary(self) -> dict[str, float | int | dict[str, int] | bool]:
+        lat = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        return {
+            "queries": self.queries,
+            **{f"share_{k}": round(self.handled[k] / max(1, self.queries), 4) for k in ("faq", "slm", "llm")},
+            "local_accuracy": round(self.local_accuracy, 4),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
+            "cost_usd": round(self.cost_usd, 6),
+            "all_llm_cost_usd": round(self.all_llm_cost_usd, 6),
+            "saved_share": round(1 - self.cost_usd / self.all_llm_cost_usd, 4) if self.all_llm_cost_usd else 0.0,
+            "top_escalation_reasons": dict(self.reasons.most_common(5)),
+        }
+
+
+def intent_model(progress: Callable[[str], None]) -> IntentModel:
+    """The sample bank's intents: trained once from BANKING77's training set, then kept in the cache dir."""
+    path = cache_dir() / "demo" / "banking77-intents.npz"
+    if path.is_file():
+        return IntentModel.load(path)
+    progress("training the sample bank's intents on BANKING77 (once; about a minute)")
+    texts, labels = load_intent_data(demo_file("banking77_train.csv"))
+    model = fit_intent(texts, labels, name="banking77_train.csv")
+    model.save(path)
+    return model
+
+
+def reason_kind(reason: str) -> str:
+    """'out of scope: best intent ...' -> 'out of scope', for counting."""
+    return reason.split(":")[0].split("(")[0].strip()
+
+
+def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
+             step: Callable[[], None] | None = None) -> DemoResult:
+    policy = SupportPolicy(intent_model(progress), KnowledgeBase(read_faqs(demo_file("faq.yaml")),
+                                                                 config.support.faq_threshold),
+                           config.support.escalate_sentiment, config.support.max_routine_words,
+                           config.support.min_intent_confidence)
+    texts, labels = load_intent_data(demo_file("banking77_test.csv"))
+    if limit:
+        texts, labels = texts[:limit], labels[:limit]
+    remote = config.remote_tier
+    result = DemoResult(price=config.tiers[remote].price if remote else REFERENCE_PRICE)
+    for text, label in zip(texts, labels, strict=True):
+        start = time.perf_counter()
+        decision = policy.decide([{"role": "user", "content": text}])
+        result.latencies_ms.append((time.perf_counter() - start) * 1000)
+        result.queries += 1
+        result.handled[decision.action] += 1
+        llm_cost = result.price.cost(estimate_tokens(text), ANSWER_TOKENS)
+        result.all_llm_cost_usd += llm_cost
+        if decision.action == "llm":
+            result.cost_usd += llm_cost
+            result.reasons[reason_kind(decision.reason)] += 1
+        else:
+            result.local += 1
+            answered = decision.faq.faq.intent if decision.faq else decision.signals.get("intent")
+            result.correct_local += answered == label
+        if step:
+            step()
+    return result

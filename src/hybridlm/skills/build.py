@@ -1,0 +1,19 @@
+"""Build the support policy from the configuration: intent model file, knowledge-base files and store."""
+
+from __future__ import annotations
+
+from hybridlm.config import Config
+from hybridlm.skills.faq import KB_FILE, KnowledgeBase, load_store, read_faqs
+from hybridlm.skills.intent import IntentModel
+from hybridlm.skills.support import SupportPolicy
+
+
+def support_policy(config: Config) -> SupportPolicy:
+    support = config.support
+    faqs = load_store(config.resolved_data_dir() / KB_FILE)
+    for path in support.kb_files:
+        faqs += read_faqs(path.expanduser())
+    kb = KnowledgeBase(faqs, support.faq_threshold) if faqs else None
+    intents = IntentModel.load(support.intent_model.expanduser()) if support.intent_model else None
+    return SupportPolicy(intents, kb, support.escalate_sentiment, support.max_routine_words,
+                         support.min_intent_confidence, llm_intents=set(support.llm_intents))

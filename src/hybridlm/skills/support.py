@@ -1,0 +1,93 @@
+"""The support desk's policy: which messages a canned answer, the local SLM or the LLM should take.
+
+In order: a request for a summary or report, or an angry / strongly negative customer -> LLM; a
+confident FAQ match that the intent model does not contradict -> the knowledge base answers, no
+model call; an out-of-scope message, an
+unsure intent, two intents at once or a long multi-part message -> LLM; a known routine intent
+-> SLM. The LLM gets
+the small models' signals (intent, sentiment, FAQ near-miss) in a system note.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hybridlm.routing.base import last_user_text
+from hybridlm.skills.faq import FAQMatch, KnowledgeBase
+from hybridlm.skills.intent import IntentModel, IntentPrediction
+from hybridlm.skills.sentiment import Sentiment, analyse
+from hybridlm.types import Message
+
+Action = Literal["faq", "slm", "llm"]
+SUMMARY = re.compile(r"\b(summar(y|ise|ize)|report|recap|overview of (our|my|this) (conversation|case|ticket))\b",
+                     re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SupportDecision:
+    action: Action
+    reason: str
+    signals: dict[str, Any] = field(default_factory=dict)
+    faq: FAQMatch | None = None
+
+
+@dataclass
+class SupportPolicy:
+    intents: IntentModel | None
+    kb: KnowledgeBase | None
+    escalate_sentiment: float = -0.5
+    max_routine_words: int = 60
+    min_intent_confidence: float = 0.65
+    second_intent_share: float = 0.3
+    llm_intents: set[str] = field(default_factory=set)
+
+    def signals(self, text: str) -> tuple[Sentiment, IntentPrediction | None, FAQMatch | None]:
+        intent = self.intents.predict([text])[0] if self.intents else None
+        faq = self.kb.best([text])[0] if self.kb else None
+        return analyse(text), intent, faq
+
+    def decide(self, messages: list[Message]) -> SupportDecision:
+        text = last_user_text(messages)
+        sentiment, intent, faq = self.signals(text)
+        signals: dict[str, Any] = {"sentiment": sentiment.label, "sentiment_score": sentiment.score}
+        if intent:
+            signals.update(intent=intent.label, intent_confidence=round(intent.confidence, 3),
+                           out_of_scope=intent.out_of_scope)
+        if faq:
+            signals.update(faq_similarity=faq.similarity, faq_question=faq.faq.question)
+
+        def llm(reason: str) -> SupportDecision:
+            return SupportDecision("llm", reason, signals)
+
+        if SUMMARY.search(text):
+            return llm("a summary or report was asked for")
+        if sentiment.angry or sentiment.score <= self.escalate_sentiment:
+            return llm(f"negative sentiment ({sentiment.score:+.2f}{', angry' if sentiment.angry else ''})")
+        agrees = faq is not None and (intent is None or faq.faq.intent in (None, intent.label))
+        if faq and self.kb and faq.similarity >= self.kb.threshold and agrees:
+            return SupportDecision("faq", f"FAQ match {faq.similarity:.2f} >= {self.kb.threshold:.2f}: "
+                                          f"'{faq.faq.question}'", signals, faq)
+        if intent is None:
+            return SupportDecision("slm", "no intent model; the SLM answers what the FAQ does not", signals)
+        if intent.out_of_scope:
+            return llm(f"out of scope: best intent '{intent.label}' at {intent.confidence:.2f}")
+        if intent.confidence < self.min_intent_confidence:
+            return llm(f"low intent confidence: '{intent.label}' at {intent.confidence:.2f}")
+        if intent.label in self.llm_intents:
+            return llm(f"intent '{intent.label}' is handled by the LLM")
+        second = intent.alternatives[1] if len(intent.alternatives) > 1 else None
+        if second and second[1] >= self.second_intent_share:
+            return llm(f"two intents: '{intent.label}' ({intent.confidence:.2f}) and '{second[0]}' ({second[1]:.2f})")
+        words, questions = len(text.split()), text.count("?")
+        if words > self.max_routine_words or questions > 2:
+            return llm(f"long multi-part message ({words} words, {questions} questions)")
+        return SupportDecision("slm", f"routine intent '{intent.label}' ({intent.confidence:.2f})", signals)
+
+    @staticmethod
+    def note_for_llm(decision: SupportDecision) -> str:
+        """What the small models found, for the LLM's system prompt."""
+        parts = [f"{k}={v}" for k, v in decision.signals.items()]
+        return ("Support desk signals from local models (use them, do not repeat them): "
+                + "; ".join(parts) + f". Escalated because: {decision.reason}.")
