@@ -1,0 +1,152 @@
+"""The support skills with real models, and the hybrid/support profile through the gateway."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hybridlm.evaluation.intent_eval import load_intent_data
+from hybridlm.skills.faq import KnowledgeBase, KnowledgeBaseError, read_faqs
+from hybridlm.skills.intent import IntentModel, fit_intent
+from hybridlm.skills.sentiment import analyse
+from hybridlm.skills.support import SupportPolicy
+from tests.conftest import DATA
+from tests.integration.servers import Upstream, hybrid_config, start_gateway, stop
+
+B77_TRAIN = DATA / "intent" / "banking77_small_train.csv"
+B77_TEST = DATA / "intent" / "banking77_small_test.csv"
+CLINC = DATA / "intent" / "clinc150_small.json"
+FAQ_YAML = """\
+- question: How do I change my PIN?
+  answer: Change it at any ATM with your current PIN.
+  intent: change_pin
+  also: ["Can I set a new PIN?"]
+- question: How old do I have to be to open an account?
+  answer: You must be 18 or older.
+  intent: age_limit
+"""
+
+
+def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=600)
+
+
+def last_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def intents() -> IntentModel:
+    texts, labels = load_intent_data(B77_TRAIN)
+    return fit_intent(texts, labels)
+
+
+def test_sentiment_labels_and_anger() -> None:
+    angry = analyse("This is the THIRD time my card was declined, this is RIDICULOUS!!!")
+    assert angry.label == "negative" and angry.angry
+    assert analyse("How do I order a new card?").label == "neutral"
+    happy = analyse("Thanks, that was really helpful!")
+    assert happy.label == "positive" and not happy.angry
+
+
+def test_intent_model_predicts_saves_and_loads(intents: IntentModel, tmp_path: Path) -> None:
+    texts, labels = load_intent_data(B77_TEST)
+    predicted = [p.label for p in intents.predict(texts)]
+    assert sum(p == y for p, y in zip(predicted, labels)) / len(labels) > 0.8
+    intents.save(tmp_path / "intents.npz")
+    again = IntentModel.load(tmp_path / "intents.npz")
+    assert [p.label for p in again.predict(texts[:10])] == predicted[:10]
+
+
+def test_cli_train_and_eval_intent_with_out_of_scope(tmp_path: Path) -> None:
+    model = tmp_path / "clinc.npz"
+    assert hybridlm("train", "intent", "--data", str(CLINC), "--out", str(model)).returncode == 0
+    metrics = last_json(hybridlm("eval", "intent", "--model", str(model), "--data", str(CLINC), "--json"))
+    assert {"accuracy", "in_scope_accuracy", "oos_recall", "oos_precision"} <= set(metrics)
+    assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7
+    few = last_json(hybridlm("eval", "intent", "--train", str(B77_TRAIN), "--data", str(B77_TEST), "--shots", "5",
+                             "--json"))
+    assert few["shots"] == 5 and 0.5 < few["accuracy"] <= 1.0 and "oos_recall" not in few
+
+
+def test_bad_knowledge_base_files_name_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "faq.yaml"
+    bad.write_text("- question: Where are you?\n  answer: Here.\n- question: Who are you?\n  answer: ''\n")
+    with pytest.raises(KnowledgeBaseError, match=r"faq.yaml, line 3: 'answer' must be non-empty"):
+        read_faqs(bad)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("- question: [unclosed\n")
+    with pytest.raises(KnowledgeBaseError, match=r"broken.yaml, line \d+: not valid YAML"):
+        read_faqs(broken)
+    csv_file = tmp_path / "faq.csv"
+    csv_file.write_text("q,a\nhi,hello\n")
+    with pytest.raises(KnowledgeBaseError, match="needs columns question,answer"):
+        read_faqs(csv_file)
+    proc = hybridlm("kb", "add", str(bad))
+    assert proc.returncode == 2 and "line 3" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_markdown_and_csv_knowledge_bases_are_read(tmp_path: Path) -> None:
+    md = tmp_path / "faq.md"
+    md.write_text("# Help\n\n## How do I close my account?\nWrite to us in the app.\n\n## Do you charge fees?\nNo.\n")
+    faqs = read_faqs(md)
+    assert [(f.question, f.answer, f.line) for f in faqs] == [
+        ("How do I close my account?", "Write to us in the app.", 3), ("Do you charge fees?", "No.", 6)]
+
+
+def test_support_policy_routes_faq_slm_and_llm(intents: IntentModel, tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").write_text(FAQ_YAML)
+    policy = SupportPolicy(intents, KnowledgeBase(read_faqs(tmp_path / "faq.yaml"), 0.75))
+
+    def action(text: str) -> tuple[str, str]:
+        d = policy.decide([{"role": "user", "content": text}])
+        return d.action, d.reason
+
+    assert action("How can I change my PIN?")[0] == "faq"
+    assert action("My card still hasn't arrived, where is it?")[0] == "slm"
+    angry = action("I am FURIOUS, you LOST my card and nobody answers!!!")
+    assert angry[0] == "llm" and "negative sentiment" in angry[1]
+    assert action("Please write a summary of my case for the complaints team")[0] == "llm"
+
+
+def test_gateway_support_profile_answers_from_the_kb_without_a_model(upstream: Upstream, intents: IntentModel,
+                                                                      tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").write_text(FAQ_YAML)
+    intents.save(tmp_path / "intents.npz")
+    config = hybrid_config(upstream.base_url)
+    config["support"] = {"intent_model": str(tmp_path / "intents.npz"), "kb_files": [str(tmp_path / "faq.yaml")]}
+    gateway = start_gateway(tmp_path / "gw", config)
+    try:
+        def ask(text: str) -> dict:
+            reply = httpx.post(gateway.base_url + "/chat/completions", timeout=60, json={
+                "model": "hybrid/support", "max_tokens": 8, "messages": [{"role": "user", "content": text}]})
+            assert reply.status_code == 200, reply.text
+            return reply.json()
+
+        faq = ask("Can I set a new PIN?")
+        assert faq["choices"][0]["message"]["content"] == "Change it at any ATM with your current PIN."
+        meta = faq["hybridlm"]
+        assert (meta["tier"], meta["model"], meta["cost_usd"]) == ("faq", "faq", 0.0)
+        assert meta["reason"].startswith("support: FAQ match")
+        angry = ask("This is UNACCEPTABLE, my card was stolen and you did NOTHING!!!")["hybridlm"]
+        assert angry["tier"] == "llm" and "negative sentiment" in angry["reason"] and angry["cost_usd"] > 0
+        routine = ask("When will my new card arrive?")["hybridlm"]
+        assert routine["tier"] == "slm" and "routine intent 'card_arrival'" in routine["reason"]
+        assert gateway.row(faq["id"])["tier"] == "faq"
+    finally:
+        stop(gateway.proc)
+
+
+def test_demo_support_runs_offline_and_writes_its_report(tmp_path: Path) -> None:
+    summary = last_json(hybridlm("demo", "support", "--limit", "40", "--out", str(tmp_path / "demo"), "--json"))
+    assert summary["queries"] == 40
+    assert summary["share_faq"] + summary["share_slm"] + summary["share_llm"] == pytest.approx(1.0)
+    assert summary["all_llm_cost_usd"] > summary["cost_usd"]
+    assert (tmp_path / "demo" / "support-demo.png").stat().st_size > 10_000
+    assert "Support desk demo" in (tmp_path / "demo" / "support-demo.html").read_text()
