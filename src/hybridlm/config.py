@@ -97,6 +97,7 @@ class SupportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     intent_model: Path | None = Field(None, description="A file from `hybridlm train intent`.")
     kb_files: list[Path] = Field(default_factory=list, description="FAQ files, beside those added with `hybridlm kb add`.")
+    flow_files: list[Path] = Field(default_factory=list, description="Troubleshooting flows (YAML).")
     faq_threshold: float = Field(0.75, ge=0.0, le=1.0)
     escalate_sentiment: float = Field(-0.5, ge=-1.0, le=1.0)
     max_routine_words: int = Field(60, gt=0)
@@ -129,7 +130,7 @@ class Config(BaseModel):
     def _router_tiers_exist(self) -> Config:
         if self.router.local_tier not in self.tiers:
             raise ValueError(f"router.local_tier '{self.router.local_tier}' is not one of the tiers {sorted(self.tiers)}")
-        reserved = {"hybrid", "faq"}
+        reserved = {"hybrid", "faq", "flow"}
         clash = reserved & set(self.tiers)
         if clash:
             raise ValueError(f"tier name {sorted(clash)} is reserved for routing")

@@ -25,7 +25,7 @@ from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
 
 HYBRID = "hybrid"
 SUPPORT = "support"
-FAQ_TIER = "faq"
+CANNED_TIERS = ("faq", "flow")  # answers the support desk gives without any model
 LLM_UNAVAILABLE = "llm_unavailable"
 CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the draft and may escalate"
 
@@ -143,12 +143,12 @@ class Pipeline:
         return Trace(requested_model=requested_model, stream=stream, prompt_preview=text[:200],
                      prompt_text=text if self.config.server.store_text else None)
 
-    def plan(self, messages: list[Message], model: str, trace: Trace) -> None:
+    def plan(self, messages: list[Message], model: str, trace: Trace, conversation: str | None = None) -> None:
         """Resolve the model name and decide the tier; records both on the trace."""
         target = self.resolve(model)
         trace.profile = target.profile
         if target.profile == SUPPORT:
-            self._plan_support(messages, trace)
+            self._plan_support(messages, trace, conversation)
             return
         trace.decision = self.decide(messages, target)
         trace.tier = trace.decision.tier
@@ -156,26 +156,26 @@ class Pipeline:
             return
         wanted_remote = trace.decision.score is not None and trace.decision.score >= target.threshold
         if wanted_remote and self.remote_tier is None:
-            self._mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
+            self.mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
         elif trace.tier != self.local_tier:
             over = self._over_budget(trace.tier)
             if over:
-                self._mark_fallback(trace, over)
+                self.mark_fallback(trace, over)
 
-    def _plan_support(self, messages: list[Message], trace: Trace) -> None:
-        decision = self.support.decide(messages)
+    def _plan_support(self, messages: list[Message], trace: Trace, conversation: str | None) -> None:
+        decision = self.support.decide(messages, conversation)
         numbers = {k: float(v) for k, v in decision.signals.items() if isinstance(v, int | float)}
-        tier = {"faq": FAQ_TIER, "slm": self.local_tier, "llm": self.remote_tier or self.local_tier}[decision.action]
+        tier = {"slm": self.local_tier, "llm": self.remote_tier or self.local_tier}.get(decision.action,
+                                                                                       decision.action)
         trace.decision = Decision(tier, None, None, f"support: {decision.reason}", SUPPORT, numbers)
         trace.tier = tier
-        if decision.faq is not None:
-            trace.canned_answer = decision.faq.faq.answer
+        trace.canned_answer = decision.reply
         if decision.action == "llm":
             trace.system_note = self.support.note_for_llm(decision)
             if self.remote_tier is None:
-                self._mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
+                self.mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
             elif over := self._over_budget(self.remote_tier):
-                self._mark_fallback(trace, over)
+                self.mark_fallback(trace, over)
 
     def _over_budget(self, tier: str) -> str | None:
         budget = self.config.tiers[tier].budget_usd_per_day
@@ -185,7 +185,7 @@ class Pipeline:
         spent = self.log.spend_since(tier, midnight)
         return f"over budget: tier '{tier}' spent ${spent:.4f} of ${budget:.4f} today" if spent >= budget else None
 
-    def _mark_fallback(self, trace: Trace, reason: str) -> None:
+    def mark_fallback(self, trace: Trace, reason: str) -> None:
         trace.fallback = LLM_UNAVAILABLE
         trace.fallback_reason = reason
         trace.tier = self.local_tier
@@ -219,11 +219,11 @@ class Pipeline:
     def _canned(self, trace: Trace, messages: list[Message]) -> Completion:
         text = trace.canned_answer or ""
         usage = Usage(estimate_prompt_tokens(messages), estimate_tokens(text))  # what a model would have used
-        return Completion(text=text, model=FAQ_TIER, usage=usage)
+        return Completion(text=text, model=str(trace.tier), usage=usage)
 
     async def complete(self, messages: list[Message], params: GenerationParams, trace: Trace) -> Completion:
         assert trace.tier is not None, "plan() first"
-        if trace.tier == FAQ_TIER:
+        if trace.tier in CANNED_TIERS:
             result = self._canned(trace, messages)
             self._account(trace, result.model, result.usage)
             self._keep_answer(trace, result.text)
@@ -233,7 +233,7 @@ class Pipeline:
         except BackendError as err:
             if not self._may_fall_back(trace, err):
                 raise
-            self._mark_fallback(trace, err.message)
+            self.mark_fallback(trace, err.message)
             result = await self.backends[trace.tier].complete(messages, params)
         self._account(trace, result.model, result.usage)
         if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
@@ -261,7 +261,7 @@ class Pipeline:
             return draft
         over = self._over_budget(remote) if remote else "no LLM tier is configured"
         if remote is None or over:
-            self._mark_fallback(trace, f"{over}; the draft is kept")
+            self.mark_fallback(trace, f"{over}; the draft is kept")
             return draft
         draft_cost = trace.cost_usd
         trace.tier = remote
@@ -270,7 +270,7 @@ class Pipeline:
         except BackendError as err:
             if not self.config.router.fallback or err.kind == "invalid_request":
                 raise
-            self._mark_fallback(trace, f"{err.message}; the draft is kept")
+            self.mark_fallback(trace, f"{err.message}; the draft is kept")
             return draft
         self._account(trace, final.model, final.usage)
         trace.cost_usd += draft_cost
@@ -283,14 +283,14 @@ class Pipeline:
         that answers is known.
         """
         assert trace.tier is not None, "plan() first"
-        if trace.tier == FAQ_TIER or (trace.decision is not None and trace.decision.reason == CASCADE_REASON):
+        if trace.tier in CANNED_TIERS or (trace.decision is not None and trace.decision.reason == CASCADE_REASON):
             return self._replay(await self.complete(messages, params, trace))
         try:
             chunks, first = await self._open(trace.tier, self._for_tier(trace, messages), params)
         except BackendError as err:
             if not self._may_fall_back(trace, err):
                 raise
-            self._mark_fallback(trace, err.message)
+            self.mark_fallback(trace, err.message)
             chunks, first = await self._open(trace.tier, messages, params)
         self._account(trace, self.backends[trace.tier].model_name, Usage())
         return self._relay(chunks, first, messages, trace)

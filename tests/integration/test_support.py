@@ -146,7 +146,70 @@ def test_gateway_support_profile_answers_from_the_kb_without_a_model(upstream: U
 def test_demo_support_runs_offline_and_writes_its_report(tmp_path: Path) -> None:
     summary = last_json(hybridlm("demo", "support", "--limit", "40", "--out", str(tmp_path / "demo"), "--json"))
     assert summary["queries"] == 40
-    assert summary["share_faq"] + summary["share_slm"] + summary["share_llm"] == pytest.approx(1.0)
+    assert sum(summary[f"share_{a}"] for a in ("faq", "flow", "slm", "llm")) == pytest.approx(1.0)
     assert summary["all_llm_cost_usd"] > summary["cost_usd"]
     assert (tmp_path / "demo" / "support-demo.png").stat().st_size > 10_000
     assert "Support desk demo" in (tmp_path / "demo" / "support-demo.html").read_text()
+
+
+def test_bad_flow_files_name_file_and_line(tmp_path: Path) -> None:
+    from hybridlm.skills.flows import FlowError, read_flows
+
+    bad = tmp_path / "flows.yaml"
+    bad.write_text("- name: f\n  steps:\n    - id: a\n      say: hi\n      goto: nowhere\n")
+    with pytest.raises(FlowError, match=r"flows.yaml, line 3: step 'a' goes to unknown step"):
+        read_flows(bad)
+    bad.write_text("- name: f\n  steps:\n    - id: a\n      say: hi\n      ask: {slot: x}\n")
+    with pytest.raises(FlowError, match=r"line 3: 'ask' needs a 'slot' and either 'choices'"):
+        read_flows(bad)
+
+
+def test_flow_runs_across_turns_through_the_gateway_and_escalates_when_left(
+        upstream: Upstream, intents: IntentModel, tmp_path: Path) -> None:
+    from hybridlm.demo.support import demo_file
+
+    intents.save(tmp_path / "intents.npz")
+    config = hybrid_config(upstream.base_url)
+    config["support"] = {"intent_model": str(tmp_path / "intents.npz"), "flow_files": [str(demo_file("flows.yaml"))]}
+    gateway = start_gateway(tmp_path / "gw", config)
+    try:
+        def say(text: str, conversation: str) -> dict:
+            reply = httpx.post(gateway.base_url + "/chat/completions", timeout=60, json={
+                "model": "hybrid/support", "max_tokens": 8, "conversation_id": conversation,
+                "messages": [{"role": "user", "content": text}]})
+            assert reply.status_code == 200, reply.text
+            return reply.json()
+
+        first = say("My card still hasn't arrived, where is it?", "c-1")
+        assert first["hybridlm"]["tier"] == "flow"
+        assert "How many working days" in first["choices"][0]["message"]["content"]
+        second = say("I ordered it 9 days ago", "c-1")
+        assert "After 9 working days" in second["choices"][0]["message"]["content"]
+        third = say("yes please", "c-1")
+        assert "new one is on its way" in third["choices"][0]["message"]["content"]
+        assert third["hybridlm"]["cost_usd"] == 0.0
+
+        say("My card has not come yet", "c-2")
+        left = say("What's your exchange rate for dollars?", "c-2")["hybridlm"]
+        assert left["tier"] == "llm" and "left flow 'card_not_arrived'" in left["reason"]
+    finally:
+        stop(gateway.proc)
+
+
+def test_summarize_sends_the_conversation_with_local_facts(gateway) -> None:  # type: ignore[no-untyped-def]
+    conversation = [
+        {"role": "user", "content": "I was charged £45.50 twice on 12/03 for order ref AB12345, card ending 4242."},
+        {"role": "assistant", "content": "I am sorry, let me check."},
+        {"role": "user", "content": "This is the second time, I am really ANGRY!!!"},
+    ]
+    reply = httpx.post(gateway.base_url + "/summarize", timeout=120, json={"messages": conversation, "max_tokens": 16})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["summary"]
+    assert body["facts"]["amounts"] == ["£45.50"] and body["facts"]["card_endings"] == ["4242"]
+    assert body["facts"]["references"] == ["AB12345"] and body["facts"]["angry"]
+    assert body["hybridlm"]["tier"] == "llm" and body["hybridlm"]["cost_usd"] > 0
+    assert gateway.row(body["id"])["endpoint"] == "/v1/summarize"
+    bad = httpx.post(gateway.base_url + "/summarize", json={"messages": []}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "messages"
+    assert gateway.row(bad.headers["x-hybridlm-request-id"])["http_status"] == 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from hybridlm.demo.support import DemoResult
+from hybridlm.demo.support import ACTIONS, DemoResult
 
 
 def write_demo_report(result: DemoResult, folder: Path) -> list[Path]:
@@ -17,9 +17,9 @@ def write_demo_report(result: DemoResult, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    shares = [summary[f"share_{k}"] for k in ("faq", "slm", "llm")]
-    axes[0].bar(["FAQ (no model)", "local SLM", "LLM"], [100 * float(s) for s in shares],  # type: ignore[arg-type]
-                color=["#4c9", "#49c", "#c74"])
+    shares = [summary[f"share_{k}"] for k in ACTIONS]
+    axes[0].bar(["FAQ (no model)", "flow (no model)", "local SLM", "LLM"],
+                [100 * float(s) for s in shares], color=["#4c9", "#9c4", "#49c", "#c74"])  # type: ignore[arg-type]
     axes[0].set_ylabel("% of queries")
     axes[0].set_title(f"Who handled {result.queries} queries (local accuracy {result.local_accuracy:.1%})")
     axes[1].hist(result.latencies_ms, bins=40, color="#49c")

@@ -1,9 +1,9 @@
 """`hybridlm demo support`: a sample bank's support desk over a stream of real customer queries.
 
-The bundled company has a FAQ (faq.yaml) and intents trained from BANKING77's training set; the
-stream is BANKING77's test set. Each query goes through the support policy (sentiment, FAQ
-match, intent with out-of-scope check): answered from the FAQ, by the local SLM, or escalated to
-the LLM. Only the decisions are run here (no answer is generated, nothing is sent): escalations
+The bundled company has a FAQ (faq.yaml), troubleshooting flows (flows.yaml) and intents trained
+from BANKING77's training set; the stream is BANKING77's test set. Each query goes through the
+support policy (sentiment, FAQ match, intent with out-of-scope check): answered from the FAQ,
+started on a flow, answered by the local SLM, or escalated to the LLM. Only the decisions are run here (no answer is generated, nothing is sent): escalations
 are counted, marked and priced. Accuracy of what was handled locally: the FAQ entry's intent, or
 the predicted intent, against the true one.
 """
@@ -24,11 +24,13 @@ from hybridlm.evaluation.intent_eval import load_intent_data
 from hybridlm.models.base import estimate_tokens
 from hybridlm.models.encoder import cache_dir
 from hybridlm.skills.faq import KnowledgeBase, read_faqs
+from hybridlm.skills.flows import FlowEngine, FlowStore, read_flows
 from hybridlm.skills.intent import IntentModel, fit_intent
 from hybridlm.skills.support import SupportPolicy
 
 REFERENCE_PRICE = Price(input=0.15, output=0.60)  # gpt-4o-mini list price, when no LLM tier is priced
 ANSWER_TOKENS = 150
+ACTIONS = ("faq", "flow", "slm", "llm")
 
 
 def demo_file(name: str) -> Path:
@@ -38,7 +40,7 @@ def demo_file(name: str) -> Path:
 @dataclass
 class DemoResult:
     queries: int = 0
-    handled: Counter[str] = field(default_factory=Counter)  # faq / slm / llm
+    handled: Counter[str] = field(default_factory=Counter)  # faq / flow / slm / llm
     correct_local: int = 0
     local: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
@@ -55,7 +57,7 @@ class DemoResult:
         lat = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)
         return {
             "queries": self.queries,
-            **{f"share_{k}": round(self.handled[k] / max(1, self.queries), 4) for k in ("faq", "slm", "llm")},
+            **{f"share_{k}": round(self.handled[k] / max(1, self.queries), 4) for k in ACTIONS},
             "local_accuracy": round(self.local_accuracy, 4),
             "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
             "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
@@ -85,18 +87,22 @@ def reason_kind(reason: str) -> str:
 
 def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
              step: Callable[[], None] | None = None) -> DemoResult:
+    flows = FlowEngine(read_flows(demo_file("flows.yaml")), FlowStore(cache_dir() / "demo" / "flows.db"))
     policy = SupportPolicy(intent_model(progress), KnowledgeBase(read_faqs(demo_file("faq.yaml")),
                                                                  config.support.faq_threshold),
-                           config.support.escalate_sentiment, config.support.max_routine_words,
-                           config.support.min_intent_confidence)
+                           escalate_sentiment=config.support.escalate_sentiment,
+                           max_routine_words=config.support.max_routine_words,
+                           min_intent_confidence=config.support.min_intent_confidence, flows=flows)
     texts, labels = load_intent_data(demo_file("banking77_test.csv"))
     if limit:
         texts, labels = texts[:limit], labels[:limit]
     remote = config.remote_tier
     result = DemoResult(price=config.tiers[remote].price if remote else REFERENCE_PRICE)
-    for text, label in zip(texts, labels, strict=True):
+    for number, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        conversation = f"demo-{number}"
         start = time.perf_counter()
-        decision = policy.decide([{"role": "user", "content": text}])
+        decision = policy.decide([{"role": "user", "content": text}], conversation)
+        flows.store.clear(conversation)  # each query is its own conversation here
         result.latencies_ms.append((time.perf_counter() - start) * 1000)
         result.queries += 1
         result.handled[decision.action] += 1
@@ -107,7 +113,7 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
             result.reasons[reason_kind(decision.reason)] += 1
         else:
             result.local += 1
-            answered = decision.faq.faq.intent if decision.faq else decision.signals.get("intent")
+            answered = decision.faq.faq.intent if decision.faq else decision.signals.get("intent")  # flows start by intent
             result.correct_local += answered == label
         if step:
             step()

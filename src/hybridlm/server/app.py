@@ -19,6 +19,8 @@ from hybridlm.server.chat.serving import ChatService
 from hybridlm.server.errors import APIError
 from hybridlm.server.feedback.api_router import router as feedback_router
 from hybridlm.server.feedback.serving import FeedbackService
+from hybridlm.server.summarize.api_router import router as summarize_router
+from hybridlm.server.summarize.serving import SummarizeService
 from hybridlm.server.responses import json_response
 
 
@@ -35,9 +37,11 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.chat = ChatService(pipeline)
     app.state.feedback = FeedbackService(pipeline)
+    app.state.summarize = SummarizeService(pipeline)
     app.state.started = time.time()
     app.include_router(chat_router)
     app.include_router(feedback_router)
+    app.include_router(summarize_router)
 
     @app.get("/v1/models")
     async def list_models() -> Response:

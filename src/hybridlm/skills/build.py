@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from hybridlm.config import Config
 from hybridlm.skills.faq import KB_FILE, KnowledgeBase, load_store, read_faqs
+from hybridlm.skills.flows import FlowEngine, FlowStore, read_flows
 from hybridlm.skills.intent import IntentModel
 from hybridlm.skills.support import SupportPolicy
+
+FLOWS_FILE = "flows.db"
 
 
 def support_policy(config: Config) -> SupportPolicy:
@@ -15,5 +18,9 @@ def support_policy(config: Config) -> SupportPolicy:
         faqs += read_faqs(path.expanduser())
     kb = KnowledgeBase(faqs, support.faq_threshold) if faqs else None
     intents = IntentModel.load(support.intent_model.expanduser()) if support.intent_model else None
-    return SupportPolicy(intents, kb, support.escalate_sentiment, support.max_routine_words,
-                         support.min_intent_confidence, llm_intents=set(support.llm_intents))
+    flows = [flow for path in support.flow_files for flow in read_flows(path.expanduser())]
+    engine = FlowEngine(flows, FlowStore(config.resolved_data_dir() / FLOWS_FILE)) if flows else None
+    return SupportPolicy(intents, kb, escalate_sentiment=support.escalate_sentiment,
+                         max_routine_words=support.max_routine_words,
+                         min_intent_confidence=support.min_intent_confidence,
+                         llm_intents=set(support.llm_intents), flows=engine)

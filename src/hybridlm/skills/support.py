@@ -1,10 +1,11 @@
 """The support desk's policy: which messages a canned answer, the local SLM or the LLM should take.
 
-In order: a request for a summary or report, or an angry / strongly negative customer -> LLM; a
+In order: a conversation inside a troubleshooting flow stays in it (or escalates when the
+customer leaves it); a request for a summary or report, or an angry / strongly negative customer -> LLM; a
 confident FAQ match that the intent model does not contradict -> the knowledge base answers, no
 model call; an out-of-scope message, an
-unsure intent, two intents at once or a long multi-part message -> LLM; a known routine intent
--> SLM. The LLM gets
+unsure intent, two intents at once or a long multi-part message -> LLM; a routine intent with a
+flow starts it; any other routine intent -> SLM. The LLM gets
 the small models' signals (intent, sentiment, FAQ near-miss) in a system note.
 """
 
@@ -16,11 +17,12 @@ from typing import Any, Literal
 
 from hybridlm.routing.base import last_user_text
 from hybridlm.skills.faq import FAQMatch, KnowledgeBase
+from hybridlm.skills.flows import FlowEngine
 from hybridlm.skills.intent import IntentModel, IntentPrediction
 from hybridlm.skills.sentiment import Sentiment, analyse
 from hybridlm.types import Message
 
-Action = Literal["faq", "slm", "llm"]
+Action = Literal["faq", "flow", "slm", "llm"]
 SUMMARY = re.compile(r"\b(summar(y|ise|ize)|report|recap|overview of (our|my|this) (conversation|case|ticket))\b",
                      re.IGNORECASE)
 
@@ -31,6 +33,7 @@ class SupportDecision:
     reason: str
     signals: dict[str, Any] = field(default_factory=dict)
     faq: FAQMatch | None = None
+    reply: str | None = None  # the canned answer of a FAQ or flow step: no model call
 
 
 @dataclass
@@ -42,14 +45,21 @@ class SupportPolicy:
     min_intent_confidence: float = 0.65
     second_intent_share: float = 0.3
     llm_intents: set[str] = field(default_factory=set)
+    flows: FlowEngine | None = None
 
     def signals(self, text: str) -> tuple[Sentiment, IntentPrediction | None, FAQMatch | None]:
         intent = self.intents.predict([text])[0] if self.intents else None
         faq = self.kb.best([text])[0] if self.kb else None
         return analyse(text), intent, faq
 
-    def decide(self, messages: list[Message]) -> SupportDecision:
+    def decide(self, messages: list[Message], conversation: str | None = None) -> SupportDecision:
         text = last_user_text(messages)
+        if self.flows and conversation and self.flows.active(conversation):
+            turn = self.flows.answer(conversation, text)
+            signals = {"flow": turn.flow, **{f"slot_{k}": v for k, v in turn.slots.items()}}
+            if turn.escalate:
+                return SupportDecision("llm", turn.reason, signals)
+            return SupportDecision("flow", turn.reason, signals, reply=turn.reply)
         sentiment, intent, faq = self.signals(text)
         signals: dict[str, Any] = {"sentiment": sentiment.label, "sentiment_score": sentiment.score}
         if intent:
@@ -68,7 +78,7 @@ class SupportPolicy:
         agrees = faq is not None and (intent is None or faq.faq.intent in (None, intent.label))
         if faq and self.kb and faq.similarity >= self.kb.threshold and agrees:
             return SupportDecision("faq", f"FAQ match {faq.similarity:.2f} >= {self.kb.threshold:.2f}: "
-                                          f"'{faq.faq.question}'", signals, faq)
+                                          f"'{faq.faq.question}'", signals, faq, faq.faq.answer)
         if intent is None:
             return SupportDecision("slm", "no intent model; the SLM answers what the FAQ does not", signals)
         if intent.out_of_scope:
@@ -83,6 +93,12 @@ class SupportPolicy:
         words, questions = len(text.split()), text.count("?")
         if words > self.max_routine_words or questions > 2:
             return llm(f"long multi-part message ({words} words, {questions} questions)")
+        turn = self.flows.start(conversation, intent.label) if self.flows and conversation else None
+        if turn is not None:
+            if turn.escalate:
+                return llm(turn.reason)
+            return SupportDecision("flow", f"routine intent '{intent.label}' ({intent.confidence:.2f}) starts "
+                                           f"{turn.reason.removeprefix('flow ')}", signals, reply=turn.reply)
         return SupportDecision("slm", f"routine intent '{intent.label}' ({intent.confidence:.2f})", signals)
 
     @staticmethod

@@ -31,7 +31,7 @@ from hybridlm.types import Chunk, Message, Trace
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/chat/completions"
-PASSTHROUGH_EXCLUDE = {"stream_options", "user"}
+PASSTHROUGH_EXCLUDE = {"stream_options", "user", "conversation_id"}
 
 
 @dataclass
@@ -90,8 +90,10 @@ class ChatService:
             request = parse_request(raw)
             messages: list[Message] = [m.model_dump(exclude_none=True) for m in request.messages]
             trace = self.pipeline.start_trace(messages, request.model, request.stream)
+            conversation = (request.model_extra or {}).get("conversation_id")
             try:
-                self.pipeline.plan(messages, request.model, trace)
+                self.pipeline.plan(messages, request.model, trace,
+                                   str(conversation) if conversation is not None else None)
             except UnknownModel as err:
                 raise APIError(404, str(err), code="model_not_found", param="model") from None
             params = self._params(request)
