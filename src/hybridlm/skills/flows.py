@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hybridlm.errors import HybridLMError
+from hybridlm.skills.yaml_list import read_yaml_list
 
 YES = {"yes", "y", "yeah", "yep", "sure", "please do", "ok", "okay", "correct"}
 NO = {"no", "n", "nope", "not", "don't", "do not"}
@@ -95,19 +94,8 @@ def _targets(step: Step) -> list[str]:
 
 
 def read_flows(path: Path) -> list[Flow]:
-    if not path.is_file():
-        raise FlowError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise FlowError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML") from None
-    if not isinstance(data, list) or root is None:
-        raise FlowError(f"{path}, line 1: expected a list of flows")
     flows = []
-    for item, node in zip(data, root.value, strict=True):
+    for item, node in read_yaml_list(path, FlowError, "flows"):
         where = f"{path}, line {node.start_mark.line + 1}"
         if not isinstance(item, dict) or not item.get("name") or not isinstance(item.get("steps"), list):
             raise FlowError(f"{where}: a flow needs 'name' and a list of 'steps'")
