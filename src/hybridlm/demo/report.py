@@ -18,9 +18,9 @@ def write_demo_report(result: DemoResult, folder: Path) -> list[Path]:
     summary = result.summary()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     shares = [summary[f"share_{k}"] for k in ACTIONS]
-    axes[0].bar(["FAQ (no model)", "flow (no model)", "local SLM", "LLM"],
+    axes[0].bar(["FAQ", "flow", "SLM", "LLM"],
                 [100 * float(s) for s in shares], color=["#4c9", "#9c4", "#49c", "#c74"])  # type: ignore[arg-type]
-    axes[0].set_ylabel("% of queries")
+    axes[0].set_ylabel("% of queries (FAQ and flow: no model call)")
     axes[0].set_title(f"Who handled {result.queries} queries (local accuracy {result.local_accuracy:.1%})")
     axes[1].hist(result.latencies_ms, bins=40, color="#49c")
     axes[1].set_xlabel("decision latency per query (ms): sentiment + FAQ + intent")
