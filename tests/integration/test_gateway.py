@@ -113,3 +113,11 @@ def test_healthz_names_the_tiers(gateway: Gateway) -> None:
     assert body["status"] == "ok"
     assert body["tiers"]["slm"]["backend"] == "local"
     assert body["tiers"]["llm"]["model"] == "smollm2-cloud"
+
+
+def test_dashboard_shows_traffic_and_recent_requests(client: openai.OpenAI, gateway: Gateway) -> None:
+    ask(client, SIMPLE)
+    page = httpx.get(gateway.url + "/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "latest requests" in page.text and "What are your opening hours?" in page.text
+    assert "<td>slm</td>" in page.text and "saved" in page.text

@@ -16,6 +16,7 @@ from hybridlm.config import Config
 from hybridlm.pipeline import Pipeline
 from hybridlm.server.chat.api_router import router as chat_router
 from hybridlm.server.chat.serving import ChatService
+from hybridlm.server.dashboard import router as dashboard_router
 from hybridlm.server.errors import APIError
 from hybridlm.server.feedback.api_router import router as feedback_router
 from hybridlm.server.feedback.serving import FeedbackService
@@ -42,6 +43,7 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(feedback_router)
     app.include_router(summarize_router)
+    app.include_router(dashboard_router)
 
     @app.get("/v1/models")
     async def list_models() -> Response:
