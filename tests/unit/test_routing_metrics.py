@@ -70,3 +70,14 @@ def test_deliver_counts_calls_quality_and_cost() -> None:
     d = deliver(np.array([0.1, 0.9]), 0.5, np.array([1.0, 0.0]), np.array([1.0, 1.0]), np.array([1.0, 1.0]),
                 np.array([5.0, 5.0]))
     assert (d.llm_share, d.quality, d.cost) == (0.5, 1.0, 3.0)
+
+
+def test_a_guaranteed_quality_costs_more_llm_calls_and_delivers_at_least_the_average_one() -> None:
+    scores = noisy_scores()
+    costs = (np.full(N, 1.0), np.full(N, 10.0))
+    average = calibrate(scores, "quality", 0.95, WEAK, STRONG, *costs)
+    guaranteed = calibrate(scores, "quality", 0.95, WEAK, STRONG, *costs, guarantee=0.95)
+    assert guaranteed.threshold <= average.threshold
+    assert guaranteed.held_out.llm_share >= average.held_out.llm_share
+    assert guaranteed.held_out.quality_vs_llm >= average.held_out.quality_vs_llm
+    assert guaranteed.calibration.quality_vs_llm >= 0.95

@@ -162,6 +162,9 @@ def calibrate(
     llm_share: Annotated[Optional[float], typer.Option(help="Target share of requests sent to the LLM (0-1).")] = None,
     budget: Annotated[Optional[float], typer.Option(help="Target mean cost per request, US$.")] = None,
     min_quality: Annotated[Optional[float], typer.Option(help="Minimum quality as a fraction of the LLM's (0-1).")] = None,
+    guarantee: Annotated[Optional[float], typer.Option(help="With --min-quality: choose the threshold so the target "
+                                                       "holds with this confidence (e.g. 0.95) over bootstrap "
+                                                       "resamples, not just on average.")] = None,
     fmt: FormatOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -183,8 +186,10 @@ def calibrate(
     except HybridLMError as err:
         fail(str(err), 2)
     weak, strong = outcomes.pair()
+    if guarantee is not None and not 0.5 <= guarantee < 1.0:
+        fail("--guarantee is a confidence between 0.5 and 1 (e.g. 0.95)", 2)
     result = run_calibration(scores, target, float(value), outcomes.scores[:, weak], outcomes.scores[:, strong],  # type: ignore[arg-type]
-                             outcomes.costs[:, weak], outcomes.costs[:, strong])
+                             outcomes.costs[:, weak], outcomes.costs[:, strong], guarantee=guarantee)
     if as_json:
         print(json.dumps(result.as_dict()))
         return

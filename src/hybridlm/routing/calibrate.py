@@ -74,6 +74,20 @@ def choose_threshold(scores: np.ndarray, target: Target, value: float, weak_q: n
     return chosen if target == "cost" else float(-np.inf)
 
 
+def guaranteed_quality_threshold(scores: np.ndarray, value: float, weak_q: np.ndarray, strong_q: np.ndarray,
+                                 confidence: float, rng: np.random.Generator, resamples: int = 200) -> float:
+    """The highest threshold whose quality / LLM quality stays >= value in `confidence` of bootstrap
+    resamples: a one-sided guarantee instead of a point estimate, paid for with more LLM calls."""
+    idx = rng.integers(0, len(scores), size=(resamples, len(scores)))
+    s, w, q = scores[idx], weak_q[idx], strong_q[idx]
+    strong_mean = np.maximum(q.mean(axis=1), 1e-12)
+    for t in np.quantile(scores, np.linspace(1.0, 0.0, 201)):
+        quality = np.where(s >= t, q, w).mean(axis=1) / strong_mean
+        if np.quantile(quality, 1.0 - confidence) >= value:
+            return float(t)
+    return float(-np.inf)
+
+
 def _meets(d: Delivered, target: Target, value: float) -> bool:
     if target == "quality":
         return d.quality_vs_llm >= value
@@ -83,12 +97,17 @@ def _meets(d: Delivered, target: Target, value: float) -> bool:
 
 
 def calibrate(scores: np.ndarray, target: Target, value: float, weak_q: np.ndarray, strong_q: np.ndarray,
-              weak_c: np.ndarray, strong_c: np.ndarray, seed: int = 0, resamples: int = 1000) -> Calibration:
+              weak_c: np.ndarray, strong_c: np.ndarray, seed: int = 0, resamples: int = 1000,
+              guarantee: float | None = None) -> Calibration:
+    """`guarantee` (quality targets only): pick the threshold so the target holds with that confidence."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(scores))
     cal, held = order[: len(order) // 2], order[len(order) // 2:]
     arrays = (weak_q, strong_q, weak_c, strong_c)
-    threshold = choose_threshold(scores[cal], target, value, *(a[cal] for a in arrays))
+    if guarantee is not None and target == "quality":
+        threshold = guaranteed_quality_threshold(scores[cal], value, weak_q[cal], strong_q[cal], guarantee, rng)
+    else:
+        threshold = choose_threshold(scores[cal], target, value, *(a[cal] for a in arrays))
     at_cal = deliver(scores[cal], threshold, *(a[cal] for a in arrays))
     at_held = deliver(scores[held], threshold, *(a[held] for a in arrays))
     draws = []
