@@ -1,0 +1,1 @@
+"""Retrieval: documents read, chunked, embedded and stored locally; hybrid dense + keyword search."""

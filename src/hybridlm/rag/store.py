@@ -1,0 +1,148 @@
+"""The knowledge store: documents, their chunks, vectors and a full-text index in one SQLite file.
+Re-ingesting a changed file replaces its chunks; an unchanged one is skipped; files can be deleted."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hybridlm.models.encoder import load_encoder
+from hybridlm.rag.chunking import chunk_text
+from hybridlm.rag.readers import read_text
+
+STORE_FILE = "knowledge.db"
+ENCODER = "minilm"
+RRF_K = 60
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, sha256 TEXT NOT NULL,
+                                      ingested REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, document INTEGER NOT NULL REFERENCES documents(id),
+                                   position INTEGER NOT NULL, heading TEXT, text TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, heading);
+"""
+WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    path: str
+    heading: str
+    text: str
+    score: float
+    dense_rank: int | None
+    keyword_rank: int | None
+
+
+class KnowledgeStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
+
+    def ingest(self, path: Path) -> int | None:
+        """Chunks stored for the file, or None when it is unchanged since the last ingest."""
+        text = read_text(path)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        key = str(path.resolve())
+        with self._lock:
+            row = self._db.execute("SELECT sha256 FROM documents WHERE path = ?", (key,)).fetchone()
+        if row and row[0] == digest:
+            return None
+        chunks = chunk_text(text)
+        vectors = load_encoder(ENCODER).encode([f"{c.heading}\n{c.text}" for c in chunks])
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._delete(key)
+                doc = self._db.execute("INSERT INTO documents (path, sha256, ingested) VALUES (?, ?, ?)",
+                                       (key, digest, time.time())).lastrowid
+                for chunk, vector in zip(chunks, vectors, strict=True):
+                    cid = self._db.execute(
+                        "INSERT INTO chunks (document, position, heading, text, vector) VALUES (?, ?, ?, ?, ?)",
+                        (doc, chunk.position, chunk.heading, chunk.text, vector.astype(np.float32).tobytes()),
+                    ).lastrowid
+                    self._db.execute("INSERT INTO chunks_fts (rowid, text, heading) VALUES (?, ?, ?)",
+                                     (cid, chunk.text, chunk.heading))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._matrix = None
+        return len(chunks)
+
+    def _delete(self, key: str) -> bool:
+        row = self._db.execute("SELECT id FROM documents WHERE path = ?", (key,)).fetchone()
+        if not row:
+            return False
+        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE document = ?", (row[0],))]
+        self._db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+        self._db.execute("DELETE FROM chunks WHERE document = ?", (row[0],))
+        self._db.execute("DELETE FROM documents WHERE id = ?", (row[0],))
+        return True
+
+    def delete(self, path: Path) -> bool:
+        with self._lock:
+            self._db.execute("BEGIN")
+            deleted = self._delete(str(path.resolve()))
+            self._db.execute("COMMIT")
+            self._matrix = None
+        return deleted
+
+    def documents(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return list(self._db.execute(
+                "SELECT d.path, COUNT(c.id) FROM documents d LEFT JOIN chunks c ON c.document = d.id "
+                "GROUP BY d.id ORDER BY d.path"))
+
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._matrix is None:
+            rows = list(self._db.execute("SELECT id, vector FROM chunks ORDER BY id"))
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            matrix = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 1))
+            self._matrix = (ids, matrix)
+        return self._matrix
+
+    def search(self, query: str, k: int = 5, candidates: int = 30) -> list[Hit]:
+        """Dense and keyword (BM25) rankings fused by reciprocal rank."""
+        vector = load_encoder(ENCODER).encode([query])[0]
+        with self._lock:
+            ids, matrix = self._vectors()
+            terms = " OR ".join(f'"{w}"' for w in WORD.findall(query.lower()))
+            keyword = [r[0] for r in self._db.execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+                (terms, candidates))] if terms else []
+        dense = list(ids[np.argsort(-(matrix @ vector))[:candidates]]) if len(ids) else []
+        dense_rank = {int(c): r for r, c in enumerate(dense)}
+        keyword_rank = {int(c): r for r, c in enumerate(keyword)}
+        fused = {c: sum(1.0 / (RRF_K + ranks[c] + 1) for ranks in (dense_rank, keyword_rank) if c in ranks)
+                 for c in {*dense_rank, *keyword_rank}}
+        best = sorted(fused, key=lambda c: -fused[c])[:k]
+        return self._hits(best, fused, dense_rank, keyword_rank)
+
+    def _hits(self, chunk_ids: Sequence[int], fused: dict[int, float], dense_rank: dict[int, int],
+              keyword_rank: dict[int, int]) -> list[Hit]:
+        if not chunk_ids:
+            return []
+        marks = ",".join("?" * len(chunk_ids))
+        with self._lock:
+            rows = {r[0]: r for r in self._db.execute(
+                f"SELECT c.id, d.path, c.heading, c.text FROM chunks c JOIN documents d ON d.id = c.document "
+                f"WHERE c.id IN ({marks})", list(chunk_ids))}
+        return [Hit(c, rows[c][1], rows[c][2] or "", rows[c][3], round(fused[c], 6), dense_rank.get(c),
+                    keyword_rank.get(c)) for c in chunk_ids]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
