@@ -36,10 +36,11 @@ def main() -> None:
             path.write_text(row["knowledge"], encoding="utf-8")
             files.append(path)
         store = KnowledgeStore(folder / "store.db")
-        store.ingest(files[0])  # loads the encoder outside the timing
+        first = store.ingest(files[0]) or 0  # loads the encoder outside the timing
         start = time.perf_counter()
-        chunks = 1 + sum(store.ingest(p) or 0 for p in files[1:])
+        outcomes = store.ingest_many(files[1:])
         ingest_s = time.perf_counter() - start
+        chunks = first + sum(n for n in outcomes.values() if isinstance(n, int))
         latencies, hits = [], {1: 0, 3: 0, 5: 0}
         for i, row in enumerate(rows):
             t0 = time.perf_counter()
@@ -49,7 +50,7 @@ def main() -> None:
             for k in hits:
                 hits[k] += f"passage-{i:04d}.txt" in names[:k]
         store.close()
-    result = {"documents": len(files), "chunks": chunks, "chunks_per_s": chunks / ingest_s,
+    result = {"documents": len(files), "chunks": chunks, "chunks_per_s": (chunks - first) / ingest_s,
               "query_median_ms": statistics.median(latencies),
               **{f"recall_at_{k}": hits[k] / len(rows) for k in hits}}
     if args.json:

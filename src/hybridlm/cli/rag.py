@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 
 from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_console, fail, load_cli_config
 
@@ -38,27 +37,23 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Read, chunk, embed and store documents for retrieval; a bad file is reported and skipped."""
-    from hybridlm.errors import HybridLMError
-
     store = _store(config)
     report: dict[str, object] = {}
     files = _files(paths)
     if not files:
         fail("no files to ingest", 2)
-    with Progress(console=console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("Ingesting", total=len(files))
-        for path in files:
-            try:
-                if delete:
-                    report[str(path)] = "deleted" if store.delete(path) else "not in the store"
-                else:
-                    count = store.ingest(path)
-                    report[str(path)] = "unchanged" if count is None else count
-            except (HybridLMError, OSError) as err:
-                report[str(path)] = f"error: {err}"
-                if not as_json:
-                    err_console.print(f"[red]skipped[/red] {err}", highlight=False)
-            bar.advance(task)
+    with console.status(f"Reading and embedding {len(files)} files...", spinner="dots"):
+        if delete:
+            outcomes = {str(p): ("deleted" if store.delete(p) else "not in the store") for p in files}
+        else:
+            outcomes = store.ingest_many(files)
+    for path_name, outcome in outcomes.items():
+        if isinstance(outcome, Exception):
+            report[path_name] = f"error: {outcome}"
+            if not as_json:
+                err_console.print(f"[red]skipped[/red] {outcome}", highlight=False)
+        else:
+            report[path_name] = "unchanged" if outcome is None else outcome
     store.close()
     failed = sum(str(v).startswith("error") for v in report.values())
     if as_json:

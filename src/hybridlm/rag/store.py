@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from hybridlm.models.encoder import load_encoder
-from hybridlm.rag.chunking import chunk_text
-from hybridlm.rag.readers import read_text
+from hybridlm.rag.chunking import Chunk, chunk_text
+from hybridlm.rag.readers import DocumentError, read_text
 
 STORE_FILE = "knowledge.db"
 ENCODER = "minilm"
@@ -53,15 +53,40 @@ class KnowledgeStore:
 
     def ingest(self, path: Path) -> int | None:
         """Chunks stored for the file, or None when it is unchanged since the last ingest."""
-        text = read_text(path)
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        key = str(path.resolve())
-        with self._lock:
-            row = self._db.execute("SELECT sha256 FROM documents WHERE path = ?", (key,)).fetchone()
-        if row and row[0] == digest:
-            return None
-        chunks = chunk_text(text)
-        vectors = load_encoder(ENCODER).encode([f"{c.heading}\n{c.text}" for c in chunks])
+        outcome = self.ingest_many([path])[str(path)]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def ingest_many(self, paths: Sequence[Path]) -> dict[str, int | None | Exception]:
+        """Per file: chunks stored, None if unchanged, or the error that stopped it; embeddings in
+        one batch for all files, each file written in its own transaction."""
+        outcomes: dict[str, int | None | Exception] = {}
+        pending: list[tuple[Path, str, list[Chunk]]] = []
+        for path in paths:
+            try:
+                text = read_text(path)
+            except (DocumentError, OSError) as err:
+                outcomes[str(path)] = err
+                continue
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            with self._lock:
+                row = self._db.execute("SELECT sha256 FROM documents WHERE path = ?",
+                                       (str(path.resolve()),)).fetchone()
+            if row and row[0] == digest:
+                outcomes[str(path)] = None
+            else:
+                pending.append((path, digest, chunk_text(text)))
+        texts = [f"{c.heading}\n{c.text}" for _, _, chunks in pending for c in chunks]
+        vectors = load_encoder(ENCODER).encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        offset = 0
+        for path, digest, chunks in pending:
+            self._write(str(path.resolve()), digest, chunks, vectors[offset:offset + len(chunks)])
+            offset += len(chunks)
+            outcomes[str(path)] = len(chunks)
+        return outcomes
+
+    def _write(self, key: str, digest: str, chunks: list[Chunk], vectors: np.ndarray) -> None:
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -80,7 +105,6 @@ class KnowledgeStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._matrix = None
-        return len(chunks)
 
     def _delete(self, key: str) -> bool:
         row = self._db.execute("SELECT id FROM documents WHERE path = ?", (key,)).fetchone()
