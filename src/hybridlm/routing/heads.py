@@ -21,17 +21,19 @@ class Percentiles:
 
     edges: np.ndarray
 
+    def __post_init__(self) -> None:
+        # np.interp needs increasing x; ties among edges collapse to their mean rank (once, not per query)
+        self._x, index = np.unique(self.edges, return_inverse=True)
+        self._y = np.bincount(index, weights=QUANTILES[: len(self.edges)]) / np.bincount(index)
+
     @classmethod
     def fit(cls, raw: np.ndarray) -> Percentiles:
         return cls(np.quantile(np.asarray(raw, dtype=np.float64), QUANTILES))
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        # np.interp needs increasing x; ties among edges collapse to their mean rank
-        edges, index = np.unique(self.edges, return_inverse=True)
-        ranks = np.bincount(index, weights=QUANTILES) / np.bincount(index)
-        if len(edges) == 1:
+        if len(self._x) == 1:
             return np.full(np.shape(raw), 0.5)
-        return np.interp(raw, edges, ranks)
+        return np.interp(raw, self._x, self._y)
 
 
 def standardise(F: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
