@@ -27,6 +27,7 @@ HYBRID = "hybrid"
 SUPPORT = "support"
 CANNED_TIERS = ("faq", "flow")  # answers the support desk gives without any model
 LLM_UNAVAILABLE = "llm_unavailable"
+NO_LLM = "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)"
 CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the draft and may escalate"
 
 
@@ -155,12 +156,8 @@ class Pipeline:
         if trace.decision.forced:
             return
         wanted_remote = trace.decision.score is not None and trace.decision.score >= target.threshold
-        if wanted_remote and self.remote_tier is None:
-            self.mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
-        elif trace.tier != self.local_tier:
-            over = self._over_budget(trace.tier)
-            if over:
-                self.mark_fallback(trace, over)
+        if wanted_remote and (reason := self.remote_unavailable()):
+            self.mark_fallback(trace, reason)
 
     def _plan_support(self, messages: list[Message], trace: Trace, conversation: str | None) -> None:
         decision = self.support.decide(messages, conversation)
@@ -172,10 +169,13 @@ class Pipeline:
         trace.canned_answer = decision.reply
         if decision.action == "llm":
             trace.system_note = self.support.note_for_llm(decision)
-            if self.remote_tier is None:
-                self.mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
-            elif over := self._over_budget(self.remote_tier):
-                self.mark_fallback(trace, over)
+            if reason := self.remote_unavailable():
+                self.mark_fallback(trace, reason)
+
+    def remote_unavailable(self) -> str | None:
+        """Why routed traffic cannot go to the LLM tier now (none configured, or over today's budget), or None."""
+        remote = self.remote_tier
+        return NO_LLM if remote is None else self._over_budget(remote)
 
     def _over_budget(self, tier: str) -> str | None:
         budget = self.config.tiers[tier].budget_usd_per_day
@@ -259,10 +259,10 @@ class Pipeline:
                                  score=verdict.value, reason=reason, features=verdict.contributions)
         if not escalate:
             return draft
-        over = self._over_budget(remote) if remote else "no LLM tier is configured"
-        if remote is None or over:
+        if over := self.remote_unavailable():
             self.mark_fallback(trace, f"{over}; the draft is kept")
             return draft
+        assert remote is not None
         draft_cost = trace.cost_usd
         trace.tier = remote
         try:
@@ -337,10 +337,11 @@ class Pipeline:
     def maybe_shadow(self, messages: list[Message], params: GenerationParams, trace: Trace) -> None:
         """Send a sample of what the SLM served to the LLM too, in the background, to collect labels."""
         remote, decision = self.remote_tier, trace.decision
-        if (remote is None or decision is None or decision.forced or trace.status != "ok" or trace.fallback
+        if (decision is None or decision.forced or trace.status != "ok" or trace.fallback
                 or trace.tier != self.local_tier or self._sampler.random() >= self.config.router.shadow_share
-                or self._over_budget(remote)):
+                or self.remote_unavailable()):
             return
+        assert remote is not None  # remote_unavailable() said there is one
         task = asyncio.create_task(self._shadow(remote, messages, params, trace))
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)

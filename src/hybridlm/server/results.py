@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
 
 from hybridlm.server.errors import APIError
 from hybridlm.types import Trace
 
 if TYPE_CHECKING:
     from hybridlm.pipeline import Pipeline
+
+
+Shape = TypeVar("Shape", bound=BaseModel)
+
+
+def parse_json_body(raw: bytes, shape: type[Shape]) -> Shape:
+    """A request body as `shape`, or a 400 that names the first thing wrong with it."""
+    try:
+        return shape.model_validate(orjson.loads(raw))
+    except orjson.JSONDecodeError as err:
+        raise APIError(400, f"We could not parse the JSON body of your request: {err}", code="invalid_json") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise APIError(400, f"Invalid value for '{param}': {first['msg']}", code="invalid_value", param=param) from None
 
 
 @dataclass

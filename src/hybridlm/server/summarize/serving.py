@@ -4,12 +4,11 @@ LLM reachable the SLM writes them, marked as a fallback."""
 from __future__ import annotations
 
 import orjson
-from pydantic import ValidationError
 
 from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.pipeline import Pipeline
 from hybridlm.server.errors import APIError, from_backend
-from hybridlm.server.results import JSONResult, rejected
+from hybridlm.server.results import JSONResult, parse_json_body, rejected
 from hybridlm.server.summarize.protocol import SummarizeRequest
 from hybridlm.skills.facts import extract_facts
 from hybridlm.types import Decision, Message
@@ -26,20 +25,9 @@ class SummarizeService:
     def reject(self, err: APIError) -> JSONResult:
         return rejected(self.pipeline, err, ENDPOINT)
 
-    def _parse(self, raw: bytes) -> SummarizeRequest:
-        try:
-            return SummarizeRequest.model_validate(orjson.loads(raw))
-        except orjson.JSONDecodeError as err:
-            raise APIError(400, f"We could not parse the JSON body of your request: {err}", code="invalid_json") from None
-        except ValidationError as err:
-            first = err.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or None
-            raise APIError(400, f"Invalid value for '{param}': {first['msg']}", code="invalid_value",
-                           param=param) from None
-
     async def handle(self, raw: bytes) -> JSONResult:
         try:
-            request = self._parse(raw)
+            request = parse_json_body(raw, SummarizeRequest)
         except APIError as err:
             return self.reject(err)
         conversation: list[Message] = [m.model_dump(exclude_none=True) for m in request.messages]
@@ -53,8 +41,8 @@ class SummarizeService:
         trace.decision = Decision(tier, None, None, "summary: tickets are written by the LLM, with local facts",
                                   "summarize")
         trace.tier = tier
-        if pipeline.remote_tier is None:
-            pipeline.mark_fallback(trace, "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)")
+        if reason := pipeline.remote_unavailable():
+            pipeline.mark_fallback(trace, reason)
         try:
             result = await pipeline.complete(messages, GenerationParams(max_tokens=request.max_tokens), trace)
         except BackendError as err:
