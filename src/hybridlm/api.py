@@ -9,7 +9,7 @@ from typing import Any
 
 from hybridlm.config import Config, load_config
 from hybridlm.models.base import GenerationParams
-from hybridlm.pipeline import HYBRID, Pipeline
+from hybridlm.pipeline import HYBRID, RAG, Pipeline
 from hybridlm.types import Message, Trace
 
 
@@ -63,6 +63,10 @@ class HybridLM:
 
     def chat(self, prompt: str | list[Message], **kwargs: Any) -> ChatResult:
         return self._loop.run_until_complete(self.achat(prompt, **kwargs))
+
+    def ask(self, question: str, **kwargs: Any) -> ChatResult:
+        """A grounded answer from the ingested documents, with sources and its fact-check in `route['rag']`."""
+        return self.chat(question, model=f"{HYBRID}/{RAG}", **kwargs)
 
     def close(self) -> None:
         self._loop.run_until_complete(self.pipeline.aclose())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -105,6 +105,20 @@ class SupportConfig(BaseModel):
     llm_intents: list[str] = Field(default_factory=list)
 
 
+class RagConfig(BaseModel):
+    """The `hybrid/rag` profile: retrieve, grade, answer with citations, fact-check, correct."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_k: int = Field(5, gt=0, le=50, description="Chunks retrieved per question, before grading.")
+    grader: Path | None = Field(None, description="A file from `hybridlm train grader` (default: the shipped one).")
+    factcheck_model: Path | None = Field(None, description="A file from `hybridlm train factcheck` (default: shipped).")
+    when_nothing_relevant: Literal["say", "llm"] = Field(
+        "say", description="'say': answer that the documents do not cover it; 'llm': let the LLM answer unaided.")
+    check_answers: bool = Field(True, description="Fact-check every grounded answer against its sources.")
+    max_correction_rounds: int = Field(2, ge=0, le=5, description="Times a flagged answer goes back for correction.")
+    remove_unsupported: bool = Field(True, description="Drop claims still flagged after the last round.")
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_body_bytes: int = Field(1_000_000, gt=0)
@@ -125,12 +139,13 @@ class Config(BaseModel):
     )
     server: ServerConfig = Field(default_factory=ServerConfig)
     support: SupportConfig = Field(default_factory=SupportConfig)
+    rag: RagConfig = Field(default_factory=RagConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:
         if self.router.local_tier not in self.tiers:
             raise ValueError(f"router.local_tier '{self.router.local_tier}' is not one of the tiers {sorted(self.tiers)}")
-        reserved = {"hybrid", "faq", "flow"}
+        reserved = {"hybrid", "faq", "flow", "no_source"}
         clash = reserved & set(self.tiers)
         if clash:
             raise ValueError(f"tier name {sorted(clash)} is reserved for routing")

@@ -16,6 +16,8 @@ from hybridlm.config import Config
 from hybridlm.errors import HybridLMError
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
 from hybridlm.models.registry import build_backend
+from hybridlm.rag.grounded import NO_SOURCE_ANSWER, NO_SOURCE_TIER, GroundedAnswers
+from hybridlm.rag.store import STORE_FILE
 from hybridlm.routing.base import Router, Score, last_user_text
 from hybridlm.routing.registry import build_router
 from hybridlm.telemetry import RequestLog, default_log_path
@@ -25,7 +27,8 @@ from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
 
 HYBRID = "hybrid"
 SUPPORT = "support"
-CANNED_TIERS = ("faq", "flow")  # answers the support desk gives without any model
+RAG = "rag"
+CANNED_TIERS = ("faq", "flow", NO_SOURCE_TIER)  # answers given without any model
 LLM_UNAVAILABLE = "llm_unavailable"
 NO_LLM = "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)"
 CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the draft and may escalate"
@@ -60,6 +63,7 @@ class Pipeline:
         self._sampler = random.Random(0)
         self._shadows: set[asyncio.Task[None]] = set()
         self._support: SupportPolicy | None = None
+        self._rag: GroundedAnswers | None = None
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
@@ -77,8 +81,11 @@ class Pipeline:
                 backend.load()
         self.router.score([{"role": "user", "content": "warm up"}])
         support = self.config.support
-        if support.intent_model or support.kb_files or (self.config.resolved_data_dir() / KB_FILE).exists():
+        data_dir = self.config.resolved_data_dir()
+        if support.intent_model or support.kb_files or (data_dir / KB_FILE).exists():
             self.support.decide([{"role": "user", "content": "warm up"}])
+        if (data_dir / STORE_FILE).exists():
+            self.rag.ground("warm up")
 
     @property
     def cascades(self) -> bool:
@@ -94,7 +101,7 @@ class Pipeline:
 
     def model_names(self) -> list[str]:
         """Everything a client may put in `model`."""
-        return [HYBRID, *(f"{HYBRID}/{p}" for p in (*self.config.profiles, SUPPORT)), *self.backends]
+        return [HYBRID, *(f"{HYBRID}/{p}" for p in (*self.config.profiles, SUPPORT, RAG)), *self.backends]
 
     @property
     def support(self) -> SupportPolicy:
@@ -105,14 +112,21 @@ class Pipeline:
             self._support = support_policy(self.config)
         return self._support
 
+    @property
+    def rag(self) -> GroundedAnswers:
+        """Built on first use: it opens the knowledge store and loads the grader and the fact-checker."""
+        if self._rag is None:
+            self._rag = GroundedAnswers.from_config(self.config)
+        return self._rag
+
     def resolve(self, model: str) -> Target:
         threshold = self.config.router.threshold
         if model == HYBRID:
             return Target(None, None, threshold)
         if model.startswith(HYBRID + "/"):
             profile = model.split("/", 1)[1]
-            if profile == SUPPORT:
-                return Target(None, SUPPORT, threshold)
+            if profile in (SUPPORT, RAG):
+                return Target(None, profile, threshold)
             if profile not in self.config.profiles:
                 known = ", ".join(sorted(self.config.profiles)) or "none configured"
                 raise UnknownModel(f"The model '{model}' does not exist: unknown profile '{profile}' (known: {known})")
@@ -151,6 +165,8 @@ class Pipeline:
         if target.profile == SUPPORT:
             self._plan_support(messages, trace, conversation)
             return
+        if target.profile == RAG and not self._plan_rag(messages, trace):
+            return
         trace.decision = self.decide(messages, target)
         trace.tier = trace.decision.tier
         if trace.decision.forced:
@@ -171,6 +187,18 @@ class Pipeline:
             trace.system_note = self.support.note_for_llm(decision)
             if reason := self.remote_unavailable():
                 self.mark_fallback(trace, reason)
+
+    def _plan_rag(self, messages: list[Message], trace: Trace) -> bool:
+        """Ground the question; False when it is settled already (nothing relevant: say so)."""
+        trace.grounding = self.rag.ground(last_user_text(messages))
+        if trace.grounding.sources or self.config.rag.when_nothing_relevant == "llm":
+            return True
+        graded = len(trace.grounding.graded)
+        trace.decision = Decision(NO_SOURCE_TIER, None, None, f"rag: none of the {graded} retrieved chunks is "
+                                  "relevant; answering that the documents do not cover it", RAG)
+        trace.tier = NO_SOURCE_TIER
+        trace.canned_answer = NO_SOURCE_ANSWER
+        return False
 
     def remote_unavailable(self) -> str | None:
         """Why routed traffic cannot go to the LLM tier now (none configured, or over today's budget), or None."""
@@ -211,7 +239,9 @@ class Pipeline:
         )
 
     def _for_tier(self, trace: Trace, messages: list[Message]) -> list[Message]:
-        """The LLM also gets the local skills' findings, as a system note."""
+        """Grounded answers get their sources; the LLM also gets the local skills' findings, as a system note."""
+        if trace.grounding is not None and trace.grounding.sources:
+            return trace.grounding.messages(messages)
         if trace.system_note and trace.tier == self.remote_tier:
             return [{"role": "system", "content": trace.system_note}, *messages]
         return messages
@@ -234,12 +264,30 @@ class Pipeline:
             if not self._may_fall_back(trace, err):
                 raise
             self.mark_fallback(trace, err.message)
-            result = await self.backends[trace.tier].complete(messages, params)
+            result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), params)
         self._account(trace, result.model, result.usage)
         if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
             result = await self._verify_draft(messages, params, trace, result)
+        if trace.grounding is not None and trace.grounding.sources and self.config.rag.check_answers:
+            result = await self._verify_grounded(messages, params, trace, result)
         self._keep_answer(trace, result.text)
         return result
+
+    async def _verify_grounded(self, messages: list[Message], params: GenerationParams, trace: Trace,
+                               answer: Completion) -> Completion:
+        """Fact-check a grounded answer; corrections go to the tier that answered, at its price."""
+        assert trace.grounding is not None and trace.tier is not None
+        backend, spent = self.backends[trace.tier], [answer.usage]
+
+        async def ask(correction: list[Message]) -> str:
+            fixed = await backend.complete(correction, params)
+            spent.append(fixed.usage)
+            return fixed.text
+
+        text = await self.rag.verify(trace.grounding, messages, answer.text, ask)
+        usage = Usage(sum(u.prompt_tokens for u in spent), sum(u.completion_tokens for u in spent))
+        self._account(trace, answer.model, usage)
+        return replace(answer, text=text, usage=usage)
 
     def _keep_answer(self, trace: Trace, text: str) -> None:
         if self.config.server.store_text:
@@ -283,7 +331,9 @@ class Pipeline:
         that answers is known.
         """
         assert trace.tier is not None, "plan() first"
-        if trace.tier in CANNED_TIERS or (trace.decision is not None and trace.decision.reason == CASCADE_REASON):
+        checked_first = trace.grounding is not None or (trace.decision is not None
+                                                        and trace.decision.reason == CASCADE_REASON)
+        if trace.tier in CANNED_TIERS or checked_first:  # the whole answer is needed before any of it is sent
             return self._replay(await self.complete(messages, params, trace))
         try:
             chunks, first = await self._open(trace.tier, self._for_tier(trace, messages), params)
@@ -291,7 +341,7 @@ class Pipeline:
             if not self._may_fall_back(trace, err):
                 raise
             self.mark_fallback(trace, err.message)
-            chunks, first = await self._open(trace.tier, messages, params)
+            chunks, first = await self._open(trace.tier, self._for_tier(trace, messages), params)
         self._account(trace, self.backends[trace.tier].model_name, Usage())
         return self._relay(chunks, first, messages, trace)
 
@@ -365,4 +415,6 @@ class Pipeline:
             await asyncio.wait(self._shadows, timeout=30)
         for backend in self.backends.values():
             await backend.aclose()
+        if self._rag is not None:
+            self._rag.close()
         self.log.close()

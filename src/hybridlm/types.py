@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hybridlm.rag.grounded import Grounding
 
 Message = dict[str, Any]
 """One OpenAI chat message (`role`, `content`, ...); kept as a dict so unknown fields survive."""
@@ -95,6 +98,7 @@ class Trace:
     prompt_text: str | None = None
     answer_text: str | None = None
     shadow_of: str | None = None
+    grounding: Grounding | None = None  # hybrid/rag: sources, grades and the fact-check of the answer
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0
@@ -116,4 +120,5 @@ class Trace:
             "cost_usd": round(self.cost_usd, 10),
             "baseline_cost_usd": round(self.baseline_cost_usd, 10),
             "latency_ms": round(self.latency_ms, 2),
+            **({"rag": self.grounding.as_dict()} if self.grounding is not None else {}),
         }

@@ -4,7 +4,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.servers import Gateway, Upstream, hybrid_config, start_gateway, start_llama_server, stop
+from tests.integration.servers import (
+    Gateway,
+    Upstream,
+    hybrid_config,
+    start_gateway,
+    start_llama_server,
+    stop,
+)
 
 
 @pytest.fixture(scope="session")

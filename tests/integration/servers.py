@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -70,6 +71,20 @@ def start_llama_server(workdir: Path) -> Upstream:
            "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"]
     with log_file.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
+    return Upstream(proc, port)
+
+
+def start_scripted_upstream(workdir: Path, script: list[dict[str, str]]) -> Upstream:
+    """`tests.integration.scripted_upstream`: an OpenAI-compatible server that says what it is told."""
+    port = free_port()
+    script_file = workdir / f"script-{port}.json"
+    script_file.write_text(json.dumps(script))
+    log_file = workdir / f"scripted-{port}.log"
+    cmd = [sys.executable, "-m", "tests.integration.scripted_upstream", "--port", str(port), "--script",
+           str(script_file)]
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
     _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
     return Upstream(proc, port)
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.servers import Gateway, free_port, hybrid_config, start_gateway, stop
+from tests.integration.servers import (
+    Gateway,
+    free_port,
+    hybrid_config,
+    start_gateway,
+    stop,
+)
 
 MAX_BODY = 200_000
 

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-
-def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=120)
-
-
-def last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
+from tests.integration.commands import hybridlm, last_json
 
 
 def test_chat_answers_offline_from_the_embedded_slm_and_explains_the_route() -> None:
@@ -27,16 +18,16 @@ def test_chat_answers_offline_from_the_embedded_slm_and_explains_the_route() -> 
 def test_chat_json_then_logs_and_stats_see_it(isolated_env: Path) -> None:
     proc = hybridlm("chat", "Write a poem about a lost parcel", "--max-tokens", "8", "--json")
     assert proc.returncode == 0, proc.stderr
-    result = last_json(proc.stdout)
+    result = last_json(proc)
     meta = result["hybridlm"]
     assert result["answer"]
     assert (meta["tier"], meta["routed_tier"], meta["fallback"]) == ("slm", "slm", "llm_unavailable")
 
-    logs = last_json(hybridlm("logs", "--json").stdout)
+    logs = last_json(hybridlm("logs", "--json"))
     assert [r["request_id"] for r in logs] == [meta["request_id"]]
     assert logs[0]["fallback_reason"].startswith("no LLM tier is configured")
 
-    stats = last_json(hybridlm("stats", "--json").stdout)
+    stats = last_json(hybridlm("stats", "--json"))
     assert stats["requests"] == 1 and stats["fallbacks"] == 1
     assert stats["by_tier"][0]["tier"] == "slm"
     assert (isolated_env / "requests.db").is_file()
@@ -45,7 +36,7 @@ def test_chat_json_then_logs_and_stats_see_it(isolated_env: Path) -> None:
 def test_route_explains_without_calling_a_model() -> None:
     proc = hybridlm("route", "--json", "Analyze and compare three pricing strategies step by step.")
     assert proc.returncode == 0, proc.stderr
-    decision = last_json(proc.stdout)
+    decision = last_json(proc)
     assert decision["score"] >= decision["threshold"]
     assert decision["features"]["analytical"] > 0
     assert decision["model"] is None  # nothing answered

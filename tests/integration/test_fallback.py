@@ -11,7 +11,14 @@ import httpx
 import openai
 import pytest
 
-from tests.integration.servers import LOOPBACK, Gateway, hybrid_config, start_gateway, start_llama_server, stop
+from tests.integration.servers import (
+    LOOPBACK,
+    Gateway,
+    hybrid_config,
+    start_gateway,
+    start_llama_server,
+    stop,
+)
 from tests.integration.test_gateway import COMPLEX
 
 MESSAGES = [{"role": "user", "content": COMPLEX}]

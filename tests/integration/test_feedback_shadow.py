@@ -12,7 +12,13 @@ import httpx
 import pytest
 
 from hybridlm.routing.learned import load_router
-from tests.integration.servers import Gateway, Upstream, hybrid_config, start_gateway, stop
+from tests.integration.servers import (
+    Gateway,
+    Upstream,
+    hybrid_config,
+    start_gateway,
+    stop,
+)
 
 QUESTIONS = [f"What time does branch number {i} open on Saturdays?" for i in range(10)]
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import DATA
-
-
-def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=300)
+from tests.integration.commands import hybridlm
 
 
 def test_ingest_search_reingest_and_delete(tmp_path: Path) -> None:

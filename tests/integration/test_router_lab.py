@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hybridlm.evaluation.router_eval import embed
 from hybridlm.artifacts import ArtifactError
+from hybridlm.evaluation.router_eval import embed
 from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import KINDS, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
 from tests.conftest import DATA
+from tests.integration.commands import hybridlm, last_json
 
 MMLU = DATA / "routellm" / "mmlu"
 GSM8K = DATA / "routellm" / "gsm8k_responses.csv"
@@ -24,13 +23,6 @@ DC_TEST = DATA / "llmrouter" / "dcrouter_test.json"
 HARD = [{"role": "user", "content": "Find the number of real roots of x^4 - 4x^2 + 2 = 0.\nA. 0\nB. 2\nC. 3\nD. 4\nAnswer:"}]
 
 
-def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=600)
-
-
-def last_json(proc: subprocess.CompletedProcess[str]) -> dict:
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_loaders_read_every_shipped_format() -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,6 +13,7 @@ from hybridlm.skills.intent import IntentModel, fit_intent
 from hybridlm.skills.sentiment import analyse
 from hybridlm.skills.support import SupportPolicy
 from tests.conftest import DATA
+from tests.integration.commands import hybridlm, last_json
 from tests.integration.servers import Upstream, hybrid_config, start_gateway, stop
 
 B77_TRAIN = DATA / "intent" / "banking77_small_train.csv"
@@ -32,13 +30,6 @@ FAQ_YAML = """\
 """
 
 
-def hybridlm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hybridlm", *args], capture_output=True, text=True, timeout=600)
-
-
-def last_json(proc: subprocess.CompletedProcess[str]) -> dict:
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from hybridlm.evaluation.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, oracle_scores, pgr_curve
+from hybridlm.evaluation.routing_metrics import (
+    aiq,
+    apgr,
+    cpt,
+    nondecreasing_hull,
+    oracle_scores,
+    pgr_curve,
+)
 from hybridlm.routing.calibrate import calibrate, deliver
 
 rng = np.random.default_rng(0)

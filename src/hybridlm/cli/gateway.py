@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from hybridlm.api import HybridLM
     from hybridlm.types import Trace
 
-def _hybrid(path: Path | None) -> HybridLM:
+def hybrid_api(path: Path | None) -> HybridLM:
     from hybridlm.api import HybridLM
     from hybridlm.errors import HybridLMError
 
@@ -61,7 +61,7 @@ def chat(
     from hybridlm.errors import HybridLMError
 
     with console.status("Loading models...", spinner="dots"):
-        hybrid = _hybrid(config)
+        hybrid = hybrid_api(config)
     try:
         with console.status("Thinking...", spinner="dots"):
             result = hybrid.chat(prompt, model=model, max_tokens=max_tokens, system=system)
@@ -87,7 +87,7 @@ def route(
     """Show the routing decision and its reasons, without calling any model."""
     from hybridlm.errors import HybridLMError
 
-    hybrid = _hybrid(config)
+    hybrid = hybrid_api(config)
     try:
         trace = hybrid.explain(prompt, model=model)
     except HybridLMError as err:

@@ -15,8 +15,8 @@ from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_cons
 if TYPE_CHECKING:
     from hybridlm.routing.outcomes import OutcomeSet
 
-train_app = typer.Typer(help="Train routers (and, later, skills) from labelled data.", no_args_is_help=True)
-eval_app = typer.Typer(help="Measure routers (and, later, skills) on labelled data; --json for machines.",
+train_app = typer.Typer(help="Train routers, skills and the fact-checker from labelled data.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure routers, skills and the fact-checker on labelled data; --json for machines.",
                        no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")

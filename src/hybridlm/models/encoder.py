@@ -208,3 +208,14 @@ class EmbeddingCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+class CachedEncoder:
+    """An encoder whose vectors are kept in an EmbeddingCache: for evaluations that re-read the same texts."""
+
+    def __init__(self, encoder: Encoder, cache: EmbeddingCache) -> None:
+        self.name = encoder.name
+        self._encoder, self._cache = encoder, cache
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cache.encode(self._encoder, texts)

@@ -50,6 +50,7 @@ class KnowledgeStore:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._matrix: tuple[np.ndarray, np.ndarray] | None = None
+        self._version: int | None = None
 
     def ingest(self, path: Path) -> int | None:
         """Chunks stored for the file, or None when it is unchanged since the last ingest."""
@@ -131,6 +132,11 @@ class KnowledgeStore:
                 "GROUP BY d.id ORDER BY d.path"))
 
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All chunk vectors, re-read when this or another process (`hybridlm ingest` beside a
+        running gateway) has changed the store since."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._matrix, self._version = None, version
         if self._matrix is None:
             rows = list(self._db.execute("SELECT id, vector FROM chunks ORDER BY id"))
             ids = np.array([r[0] for r in rows], dtype=np.int64)

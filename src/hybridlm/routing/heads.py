@@ -3,14 +3,18 @@
 Each head turns a prompt's embedding (E) and text features (F) into a raw number; a
 `Percentiles` map puts every head on the same [0, 1] scale (its rank among training prompts),
 so heads can be averaged and a threshold means the same thing whichever heads are used.
-Nothing here is pickled: every head is saved and loaded as named numpy arrays.
+Nothing here is pickled: every head is saved and loaded as named numpy arrays. The logistic
+head also scores drafts (cascade), retrieved chunks (grading) and claims (fact-checking).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
+
+from hybridlm.artifacts import ArtifactError
 
 QUANTILES = np.linspace(0.0, 1.0, 201)
 
@@ -137,11 +141,13 @@ class LogisticHead:
     feature_std: np.ndarray
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, C: float = 1.0) -> LogisticHead:
+    def fit(cls, X: np.ndarray, y: np.ndarray, C: float = 1.0, balanced: bool = False) -> LogisticHead:
+        """`balanced` weighs both classes equally, however rare one of them is."""
         from sklearn.linear_model import LogisticRegression
 
         mean, std = X.mean(axis=0), X.std(axis=0) + 1e-6
-        model = LogisticRegression(C=C, max_iter=2000).fit(standardise(X, mean, std), y)
+        model = LogisticRegression(C=C, max_iter=2000, class_weight="balanced" if balanced else None)
+        model.fit(standardise(X, mean, std), y)
         return cls(model.coef_[0].astype(np.float64), model.intercept_.astype(np.float64), mean, std)
 
     def probability(self, X: np.ndarray) -> np.ndarray:
@@ -151,6 +157,16 @@ class LogisticHead:
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Each feature's push on the log-odds, for explanations."""
         return standardise(X, self.feature_mean, self.feature_std) * self.coef
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.{f.name}": np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, path: Path, arrays: dict[str, np.ndarray], prefix: str) -> LogisticHead:
+        try:
+            return cls(**{f.name: arrays[f"{prefix}.{f.name}"] for f in fields(cls)})
+        except KeyError as err:
+            raise ArtifactError(f"{path}: lacks array {err}") from None
 
 
 Head = KNNHead | LinearHead | TopicHead

@@ -18,6 +18,8 @@ from hybridlm.server.chat.api_router import router as chat_router
 from hybridlm.server.chat.serving import ChatService
 from hybridlm.server.dashboard import router as dashboard_router
 from hybridlm.server.errors import APIError
+from hybridlm.server.factcheck.api_router import router as factcheck_router
+from hybridlm.server.factcheck.serving import FactCheckService
 from hybridlm.server.feedback.api_router import router as feedback_router
 from hybridlm.server.feedback.serving import FeedbackService
 from hybridlm.server.summarize.api_router import router as summarize_router
@@ -39,10 +41,12 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.chat = ChatService(pipeline)
     app.state.feedback = FeedbackService(pipeline)
     app.state.summarize = SummarizeService(pipeline)
+    app.state.factcheck = FactCheckService(pipeline)
     app.state.started = time.time()
     app.include_router(chat_router)
     app.include_router(feedback_router)
     app.include_router(summarize_router)
+    app.include_router(factcheck_router)
     app.include_router(dashboard_router)
 
     @app.get("/v1/models")

@@ -1,12 +1,49 @@
-"""Fast JSON responses (orjson) shared by every endpoint."""
+"""Reading request bodies within their limit, and fast JSON responses (orjson), for every endpoint."""
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 import orjson
+from fastapi import Request
 from fastapi.responses import Response
+
+from hybridlm.server.errors import APIError
+from hybridlm.server.results import JSONResult
+
+
+class JSONService(Protocol):
+    """A service behind one JSON endpoint: bytes in, a result out, every refusal logged by `reject`."""
+
+    def handle(self, raw: bytes) -> JSONResult | Awaitable[JSONResult]: ...
+
+    def reject(self, err: APIError) -> JSONResult: ...
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes",
+                       code="request_too_large")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise APIError(413, f"Request body exceeds the limit of {limit} bytes", code="request_too_large")
+    return bytes(body)
+
+
+async def serve_json(request: Request, service: JSONService, limit: int) -> Response:
+    """Read the body, let the service answer (or refuse) it, send the JSON."""
+    try:
+        outcome = service.handle(await read_body(request, limit))
+        result = await outcome if inspect.isawaitable(outcome) else outcome
+    except APIError as err:
+        result = service.reject(err)
+    return json_response(result.body, result.status, result.headers)

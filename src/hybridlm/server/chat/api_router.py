@@ -8,22 +8,9 @@ from fastapi.responses import Response, StreamingResponse
 from hybridlm.server.chat.serving import ChatService, StreamResult
 from hybridlm.server.results import JSONResult
 from hybridlm.server.errors import APIError
-from hybridlm.server.responses import json_response
+from hybridlm.server.responses import json_response, read_body
 
 router = APIRouter()
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes",
-                       code="request_too_large")
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise APIError(413, f"Request body exceeds the limit of {limit} bytes", code="request_too_large")
-    return bytes(body)
 
 
 @router.post("/v1/chat/completions")

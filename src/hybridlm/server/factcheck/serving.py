@@ -1,0 +1,34 @@
+"""Fact-checks on any (context, answer) pair, by the local detector: no model is called, the
+request is logged like every other."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hybridlm.pipeline import Pipeline
+from hybridlm.server.errors import APIError
+from hybridlm.server.factcheck.protocol import FactCheckRequest
+from hybridlm.server.results import JSONResult, parse_json_body, rejected
+from hybridlm.types import Decision
+
+ENDPOINT = "/v1/factcheck"
+
+
+class FactCheckService:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def reject(self, err: APIError) -> JSONResult:
+        return rejected(self.pipeline, err, ENDPOINT)
+
+    async def handle(self, raw: bytes) -> JSONResult:
+        request = parse_json_body(raw, FactCheckRequest)
+        pipeline = self.pipeline
+        trace = pipeline.start_trace([{"role": "user", "content": request.answer}], "factcheck", stream=False)
+        report = await asyncio.to_thread(pipeline.rag.checker.check, request.passages, request.answer)
+        flagged = len(report.flagged)
+        trace.decision = Decision("factcheck", report.score, pipeline.rag.checker.threshold,
+                                  f"fact-check: {len(report.claims)} claim(s), {flagged} flagged", "factcheck")
+        pipeline.record(trace, ENDPOINT)
+        return JSONResult(200, {"object": "factcheck", "id": trace.request_id, **report.as_dict(),
+                                "hybridlm": trace.metadata()}, {"x-hybridlm-request-id": trace.request_id})
