@@ -147,7 +147,7 @@ def _single(pairs: list[FactPair], scores: Any, checker: Any, fe: Any) -> dict[s
         metrics = fe.halueval_report(pairs, scores, checker.threshold)
     else:
         metrics = fe.binary_metrics([p.label for p in pairs], scores, checker.threshold)
-        metrics["missed_by_edit_type"] = fe.missed_by_edit_type(pairs, scores, checker.threshold)
+        metrics["missed_by_edit_type"] = fe.missed_by_edit_type(pairs, scores >= checker.threshold)
     metrics["detector_trained_on"] = checker.header.get("trained_on")
     metrics["documents_seen_in_training"] = checker.has_read(fingerprints(pairs))
     metrics["worst_mistakes"] = fe.failures(pairs, scores, checker.threshold)

@@ -46,36 +46,35 @@ def binary_metrics(labels: Sequence[int], scores: np.ndarray, threshold: float) 
             "auroc": round(auroc(labels, scores), 4), "pairs": len(labels)}
 
 
-def missed_by_edit_type(pairs: Sequence[FactPair], scores: np.ndarray, threshold: float) -> dict[str, float]:
+def missed_by_edit_type(pairs: Sequence[FactPair], called_consistent: np.ndarray) -> dict[str, float]:
     """Of the inconsistent summaries with each edit type, the share the detector called consistent."""
     seen: dict[str, list[bool]] = defaultdict(list)
-    for pair, score in zip(pairs, scores, strict=True):
+    for pair, consistent in zip(pairs, called_consistent, strict=True):
         if pair.label == 0:
             for kind in pair.edit_types:
-                seen[kind].append(bool(score >= threshold))
+                seen[kind].append(bool(consistent))
     return {kind: round(float(np.mean(seen[kind])), 4) for kind in EDIT_LABELS if seen[kind]}
 
 
 def leave_one_domain_out(domains: dict[str, list[FactPair]], encoder: Encoder,
                          progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    from sklearn.metrics import balanced_accuracy_score
+
     per_domain: dict[str, dict[str, float]] = {}
-    all_labels: list[int] = []
-    all_scores: list[float] = []
     all_pairs: list[FactPair] = []
+    called_consistent: list[bool] = []
     for held_out, pairs in domains.items():
         training = [p for name, rest in domains.items() if name != held_out for p in rest]
-        checker = train(training, encoder)
+        checker = train(training, encoder)  # its threshold is chosen on the training domains only
         scores = score_pairs(checker, pairs, progress)
         per_domain[held_out] = binary_metrics([p.label for p in pairs], scores, checker.threshold)
-        all_labels += [p.label for p in pairs]
-        all_scores += scores.tolist()
         all_pairs += pairs
-    scores = np.array(all_scores)
-    pooled = binary_metrics(all_labels, scores, 0.5)
+        called_consistent += (scores >= checker.threshold).tolist()
+    pooled = balanced_accuracy_score([p.label for p in all_pairs], called_consistent)
     return {"balanced_accuracy": round(float(np.mean([m["balanced_accuracy"] for m in per_domain.values()])), 4),
             "auroc": round(float(np.mean([m["auroc"] for m in per_domain.values()])), 4),
-            "pooled_balanced_accuracy": pooled["balanced_accuracy"], "domains": per_domain,
-            "missed_by_edit_type": missed_by_edit_type(all_pairs, scores, 0.5)}
+            "pooled_balanced_accuracy": round(float(pooled), 4), "domains": per_domain,
+            "missed_by_edit_type": missed_by_edit_type(all_pairs, np.array(called_consistent))}
 
 
 def halueval_report(pairs: Sequence[FactPair], scores: np.ndarray, threshold: float) -> dict[str, Any]:

@@ -77,13 +77,16 @@ def fit_grader(matrix: np.ndarray, labels: np.ndarray, header: dict[str, Any],
 
 
 def pair_features(encoder: Encoder, question: str, chunks: Sequence[str]) -> np.ndarray:
-    vectors = encoder.encode([question, *chunks])
-    q, chunk_vectors = vectors[0], vectors[1:]
+    """One row of FEATURES per chunk; every text is embedded in one encoder call."""
+    units = [tx.sentences(text) or [text] for text in chunks]
+    vectors = encoder.encode([question, *chunks, *(u for parts in units for u in parts)])
+    q, chunk_vectors, unit_vectors = vectors[0], vectors[1:len(chunks) + 1], vectors[len(chunks) + 1:]
     asked = [tx.stem(w) for w in tx.content_words(question)]
     names = {tx.stem(n) for n in tx.names(question)}
-    rows = []
-    for text, vector in zip(chunks, chunk_vectors, strict=True):
-        best = float((encoder.encode(tx.sentences(text) or [text]) @ q).max())
+    rows, start = [], 0
+    for text, vector, parts in zip(chunks, chunk_vectors, units, strict=True):
+        best = float((unit_vectors[start:start + len(parts)] @ q).max())
+        start += len(parts)
         words = set(tx.stems(text))
         rows.append([float(vector @ q), best, _share(asked, words), _share(names, words)])
     return np.array(rows, dtype=np.float32).reshape(len(chunks), len(FEATURES))
