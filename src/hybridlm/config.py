@@ -112,6 +112,7 @@ class RagConfig(BaseModel):
     top_k: int = Field(5, gt=0, le=50, description="Chunks retrieved per question, before grading.")
     grader: Path | None = Field(None, description="A file from `hybridlm train grader` (default: the shipped one).")
     factcheck_model: Path | None = Field(None, description="A file from `hybridlm train factcheck` (default: shipped).")
+    nli_model: Path | None = Field(None, description="A local NLI cross-encoder folder that scores claims instead.")
     when_nothing_relevant: Literal["say", "llm"] = Field(
         "say", description="'say': answer that the documents do not cover it; 'llm': let the LLM answer unaided.")
     check_answers: bool = Field(True, description="Fact-check every grounded answer against its sources.")

@@ -72,3 +72,33 @@ def test_grading_eval_and_training(tmp_path: Path) -> None:
     assert hybridlm("train", "grader", "--data", str(HALUEVAL), "--out", str(grader)).returncode == 0
     given = last_json(hybridlm("eval", "grading", "--data", str(HALUEVAL), "--model", str(grader), "--json"))
     assert given["protocol"] == "given grader" and given["recall"] > 0.5
+
+
+def _nli_folder(path: Path, labels: dict[int, str]) -> Path:
+    """A cross-encoder in NLI shape built from the packaged MiniLM (its head untrained): enough to
+    test that a user's local NLI model is loaded and used, not how good one is."""
+    from sentence_transformers import CrossEncoder
+
+    from hybridlm.models.encoder import minilm_path
+
+    model = CrossEncoder(str(minilm_path()), num_labels=len(labels), device="cpu", local_files_only=True)
+    model.config.id2label = labels
+    model.config.label2id = {v: k for k, v in labels.items()}
+    model.save(str(path))
+    return path
+
+
+def test_a_local_nli_model_scores_the_claims(tmp_path: Path) -> None:
+    nli = _nli_folder(tmp_path / "nli", {0: "contradiction", 1: "entailment", 2: "neutral"})
+    context = str(DATA / "docs" / "cards.md")
+    answer = "New cards arrive within 5 working days in the UK. Frozen cards decline every payment."
+    shipped = last_json(hybridlm("factcheck", answer, "-x", context, "--json"))
+    judged = last_json(hybridlm("factcheck", answer, "-x", context, "--nli", str(nli), "--json"))
+    assert [c["evidence"] for c in judged["claims"]] == [c["evidence"] for c in shipped["claims"]]
+    assert [c["score"] for c in judged["claims"]] != [c["score"] for c in shipped["claims"]]
+    assert all(0.0 <= c["score"] <= 1.0 for c in judged["claims"])
+    wrong = _nli_folder(tmp_path / "sentiment", {0: "negative", 1: "positive"})
+    proc = hybridlm("factcheck", answer, "-x", context, "--nli", str(wrong))
+    assert proc.returncode == 2 and "lack 'entailment'" in proc.stderr
+    proc = hybridlm("factcheck", answer, "-x", context, "--nli", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "no such model folder" in proc.stderr

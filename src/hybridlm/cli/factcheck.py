@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 DetectorOption = Annotated[Optional[Path], typer.Option("--model", "-m", help="A fact-check model file (default: the "
                                                         "one that ships with hybridlm).")]
+NliOption = Annotated[Optional[Path], typer.Option("--nli", help="A local NLI cross-encoder folder that scores "
+                                                  "claims instead of the shipped detector.")]
 LABEL_COLOURS = {"supported": "green", "unsupported": "yellow", "contradicted": "red"}
 
 
@@ -57,6 +59,7 @@ def factcheck(
     context: Annotated[list[str], typer.Option("--context", "-x", help="A source passage (text, or a file); "
                                                "repeat for several.")],
     model: DetectorOption = None,
+    nli: NliOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Label each claim of an answer supported / unsupported / contradicted by the context, with evidence."""
@@ -64,7 +67,7 @@ def factcheck(
     from hybridlm.factcheck.detector import FactChecker
 
     try:
-        report = FactChecker.load(model).check([_text(c) for c in context], _text(answer))
+        report = FactChecker.load(model, nli).check([_text(c) for c in context], _text(answer))
     except HybridLMError as err:
         fail(str(err), 2)
     if as_json:
@@ -107,9 +110,11 @@ def eval_factcheck(
                                              "(scored without retraining), or a folder of SummEdits domains "
                                              "(scored leave-one-domain-out).")],
     model: DetectorOption = None,
+    nli: NliOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Balanced accuracy and AUROC of the fact-checker; on HaluEval QA beside the length and overlap traps."""
+    from hybridlm.errors import HybridLMError
     from hybridlm.evaluation import factcheck_eval as fe
     from hybridlm.factcheck.detector import FactChecker, unseen_detector
     from hybridlm.factcheck.training import fingerprints
@@ -124,11 +129,14 @@ def eval_factcheck(
         def step(n: int) -> None:
             bar.advance(task, n)
 
-        if len(domains) > 1 and model is None:
+        if len(domains) > 1 and model is None and nli is None:
             metrics = fe.leave_one_domain_out(domains, encoder, step)
         else:
             pairs = [p for rest in domains.values() for p in rest]
-            checker = FactChecker.load(model) if model else unseen_detector(fingerprints(pairs))
+            try:
+                checker = FactChecker.load(model, nli) if model or nli else unseen_detector(fingerprints(pairs))
+            except HybridLMError as err:
+                fail(str(err), 2)
             if checker is None:
                 fail("every shipped detector has read these documents; give --model trained without them", 2)
             checker.encoder = encoder

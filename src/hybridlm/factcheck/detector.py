@@ -9,7 +9,7 @@ labelled pairs (`train`); a claim below the threshold is unsupported, or contrad
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ import numpy as np
 
 from hybridlm import artifacts
 from hybridlm.factcheck import text as tx
-from hybridlm.factcheck.features import FEATURES, Source, claim_features
+from hybridlm.factcheck.features import FEATURES, ClaimFeatures, Source, claim_features
+from hybridlm.factcheck.nli import NLIJudge
 from hybridlm.models.encoder import Encoder, load_encoder
 from hybridlm.routing.heads import LogisticHead
 
@@ -26,6 +27,7 @@ FORMAT = "hybridlm-factcheck"
 ENCODER = "minilm"
 SUPPORTED, UNSUPPORTED, CONTRADICTED = "supported", "unsupported", "contradicted"
 RETRAIN = "hybridlm train factcheck"
+NLI_THRESHOLD = 0.5
 UNGROUNDED_NUMBER_CAP = 0.5  # a number the sources do not have is never supported: score at most half the bar
 
 
@@ -63,18 +65,27 @@ class FactReport:
 
 class FactChecker:
     def __init__(self, header: dict[str, Any], head: LogisticHead, encoder: Encoder | None = None,
-                 sources: np.ndarray | None = None) -> None:
+                 sources: np.ndarray | None = None, nli: NLIJudge | None = None) -> None:
         self.header = header
         self.head = head
+        self.nli = nli  # when set, an NLI cross-encoder scores claims instead of the logistic head
         self.sources = sources if sources is not None else np.zeros(0, dtype=np.uint64)  # what it was trained on
         self.threshold = float(header["threshold"])
         self.encoder = encoder or load_encoder(ENCODER)
 
-    def claim_scores(self, source: Source, claims: Sequence[str]) -> tuple[np.ndarray, list[Any]]:
+    def claim_scores(self, source: Source, claims: Sequence[str]) -> tuple[np.ndarray, list[ClaimFeatures]]:
+        """P(supported) per claim, and what was found about each; with an NLI model, a claim the
+        model reads as contradicted gets that as its `contradiction`."""
         vectors = self.encoder.encode(list(claims))
         found = [claim_features(c, v, source, self.encoder) for c, v in zip(claims, vectors, strict=True)]
         matrix = np.stack([f.values for f in found]) if found else np.zeros((0, len(FEATURES)))
-        scores = self.head.probability(matrix)
+        if self.nli is None:
+            scores = self.head.probability(matrix)
+        else:
+            premises = [" ".join(source.sentences[i] for i in f.evidence) for f in found]
+            scores, contradicted = self.nli.judge(premises, claims)
+            found = [replace(f, contradiction=f"the NLI model reads a contradiction ({p:.2f})") if p > 0.5 else f
+                     for f, p in zip(found, contradicted, strict=True)]
         ungrounded = matrix[:, FEATURES.index("novel_numbers")] > 0
         return np.where(ungrounded, np.minimum(scores, self.threshold * UNGROUNDED_NUMBER_CAP), scores), found
 
@@ -109,13 +120,17 @@ class FactChecker:
         artifacts.save(path, FORMAT, self.header, {**self.head.arrays("head"), "sources": self.sources})
 
     @classmethod
-    def load(cls, path: Path | None = None) -> FactChecker:
-        """The given detector file, or the one that ships with hybridlm."""
+    def load(cls, path: Path | None = None, nli_model: Path | None = None) -> FactChecker:
+        """The given detector file, or the one that ships with hybridlm; with an NLI model folder,
+        that model scores the claims (its threshold is 0.5)."""
         path = path or default_path()
         header, arrays = artifacts.load(path, FORMAT, "fact-check model", RETRAIN)
         if header.get("features") != list(FEATURES):
             raise artifacts.ArtifactError(f"{path}: made for other features; retrain it with `{RETRAIN}`")
-        return cls(header, LogisticHead.from_arrays(path, arrays, "head"), sources=arrays.get("sources"))
+        checker = cls(header, LogisticHead.from_arrays(path, arrays, "head"), sources=arrays.get("sources"))
+        if nli_model is not None:
+            checker.nli, checker.threshold = NLIJudge(nli_model), NLI_THRESHOLD
+        return checker
 
     def has_read(self, sources: np.ndarray) -> int:
         """How many of these source fingerprints the detector was trained on."""

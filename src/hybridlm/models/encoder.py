@@ -62,14 +62,14 @@ def minilm_path() -> Path:
     return path
 
 
-def _offline() -> None:
+def offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @contextlib.contextmanager
-def _quietly() -> Iterator[None]:
+def quietly() -> Iterator[None]:
     """Model loading and distilling print progress bars and load reports that are not ours to show."""
     from transformers.utils import logging as hf_logging
 
@@ -90,10 +90,10 @@ class MiniLMEncoder:
     name = "minilm"
 
     def __init__(self, max_tokens: int = 256) -> None:
-        _offline()
+        offline()
         from sentence_transformers import SentenceTransformer
 
-        with _quietly():
+        with quietly():
             self._model = SentenceTransformer(str(minilm_path()), device="cpu")
         self._model.max_seq_length = max_tokens
         self._lock = threading.Lock()
@@ -122,12 +122,12 @@ def static_model_dir() -> Path:
 
 def distill_static(out: Path) -> Path:
     """Distil MiniLM into static token embeddings (model2vec), offline."""
-    _offline()
+    offline()
     try:
         from model2vec.distill import distill
     except ImportError as err:
         raise EncoderError("distilling needs model2vec[distill]: pip install 'model2vec[distill]'") from err
-    with _quietly():
+    with quietly():
         model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
@@ -140,7 +140,7 @@ class StaticEncoder:
     name = "minilm-static"
 
     def __init__(self) -> None:
-        _offline()
+        offline()
         from model2vec import StaticModel
 
         folder = static_model_dir()

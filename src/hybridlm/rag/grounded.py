@@ -96,7 +96,7 @@ class GroundedAnswers:
     def from_config(cls, config: Config) -> GroundedAnswers:
         rag = config.rag
         return cls(rag, KnowledgeStore(config.resolved_data_dir() / STORE_FILE), RelevanceGrader.load(rag.grader),
-                   FactChecker.load(rag.factcheck_model))
+                   FactChecker.load(rag.factcheck_model, rag.nli_model))
 
     def ground(self, question: str) -> Grounding:
         hits = self.store.search(question, self.config.top_k)
