@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 if TYPE_CHECKING:
     from hybridlm.config import Config
@@ -31,6 +33,17 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def print_metrics(metrics: dict[str, Any], as_json: bool) -> None:
+    """One JSON object on the last line for machines, or a two-column table for people."""
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    table = Table("metric", "value")
+    for key, value in metrics.items():
+        table.add_row(key, str(value))
+    console.print(table)
 
 
 def load_cli_config(path: Path | None) -> Config:

@@ -15,8 +15,9 @@ from rich.table import Table
 from hybridlm.cli.common import ConfigOption, JsonOption, ModelOption, app, console, err_console, fail, load_cli_config
 
 if TYPE_CHECKING:
-    from hybridlm.api import HybridLM
+    from hybridlm.api import ChatResult, HybridLM
     from hybridlm.types import Trace
+
 
 def hybrid_api(path: Path | None) -> HybridLM:
     from hybridlm.api import HybridLM
@@ -48,6 +49,21 @@ def _route_table(trace: Trace) -> Table:
     return table
 
 
+def answer_once(config: Path | None, doing: str, prompt: str, **options: Any) -> ChatResult:
+    """One answer through the Python API, models loaded and released around it; errors end the command."""
+    from hybridlm.errors import HybridLMError
+
+    with console.status("Loading models...", spinner="dots"):
+        hybrid = hybrid_api(config)
+    try:
+        with console.status(doing, spinner="dots"):
+            return hybrid.chat(prompt, **options)
+    except HybridLMError as err:
+        fail(str(err), 1)
+    finally:
+        hybrid.close()
+
+
 @app.command()
 def chat(
     prompt: Annotated[str, typer.Argument(help="The question or instruction.")],
@@ -58,17 +74,7 @@ def chat(
     as_json: JsonOption = False,
 ) -> None:
     """Answer one prompt through the full pipeline (route, call, fall back, log) and show the route."""
-    from hybridlm.errors import HybridLMError
-
-    with console.status("Loading models...", spinner="dots"):
-        hybrid = hybrid_api(config)
-    try:
-        with console.status("Thinking...", spinner="dots"):
-            result = hybrid.chat(prompt, model=model, max_tokens=max_tokens, system=system)
-    except HybridLMError as err:
-        fail(str(err), 1)
-    finally:
-        hybrid.close()
+    result = answer_once(config, "Thinking...", prompt, model=model, max_tokens=max_tokens, system=system)
     if as_json:
         print(json.dumps({"answer": result.text, "hybridlm": result.route}))
         return

@@ -8,9 +8,17 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
-from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_console, fail, load_cli_config
+from hybridlm.cli.common import (
+    ConfigOption,
+    JsonOption,
+    app,
+    console,
+    err_console,
+    fail,
+    load_cli_config,
+    print_metrics,
+)
 from hybridlm.cli.lab import eval_app, train_app
 
 
@@ -141,13 +149,7 @@ def eval_grading(
                                        grader=grader)
     except HybridLMError as err:
         fail(str(err), 2)
-    if as_json:
-        print(json.dumps(metrics))
-        return
-    table = Table("metric", "value")
-    for key, value in metrics.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    print_metrics(metrics, as_json)
 
 
 @app.command()
@@ -158,18 +160,11 @@ def ask(
     as_json: JsonOption = False,
 ) -> None:
     """Answer from ingested documents: retrieve, grade chunks, answer with citations, fact-check, correct."""
-    from hybridlm.cli.gateway import hybrid_api
-    from hybridlm.errors import HybridLMError
+    from hybridlm.cli.gateway import answer_once
+    from hybridlm.pipeline import HYBRID, RAG
 
-    with console.status("Loading models...", spinner="dots"):
-        hybrid = hybrid_api(config)
-    try:
-        with console.status("Retrieving, answering and checking...", spinner="dots"):
-            result = hybrid.ask(question, max_tokens=max_tokens)
-    except HybridLMError as err:
-        fail(str(err), 1)
-    finally:
-        hybrid.close()
+    result = answer_once(config, "Retrieving, answering and checking...", question, model=f"{HYBRID}/{RAG}",
+                         max_tokens=max_tokens)
     if as_json:
         print(json.dumps({"answer": result.text, "hybridlm": result.route}))
         return

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from hybridlm.cli.common import ConfigOption, JsonOption, app, console, fail, load_cli_config
+from hybridlm.cli.common import ConfigOption, JsonOption, app, console, fail, load_cli_config, print_metrics
 from hybridlm.cli.lab import eval_app, train_app
 
 if TYPE_CHECKING:
@@ -177,13 +177,8 @@ def demo_support(
     except HybridLMError as err:
         fail(str(err), 2)
     paths = write_demo_report(result, out)
-    summary = result.summary()
+    print_metrics(result.summary(), as_json)
     if as_json:
-        print(json.dumps(summary))
         return
-    table = Table("", "value")
-    for key, value in summary.items():
-        table.add_row(key, str(value))
-    console.print(table)
     for p in paths:
         console.print(f"wrote {p}")
