@@ -3,6 +3,7 @@ corrected (or removed); nothing relevant -> no invented answer; /v1/factcheck an
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +106,8 @@ def test_grounded_answer_from_the_real_models(gateway: Gateway, tmp_path: Path) 
         claims = rag["verification"]["claims"]
         assert claims and all(c["label"] in ("supported", "unsupported", "contradicted") for c in claims)
         assert answer.strip()
+        if any(c["label"] == "supported" for c in claims):  # kept claims carry a citation
+            assert re.search(r"\[\d+\]", answer), answer
 
 
 def test_factcheck_endpoint(rag_gateway: Gateway) -> None:
@@ -126,6 +129,8 @@ def test_factcheck_endpoint(rag_gateway: Gateway) -> None:
     (b'{"answer": 5, "context": "x"}', 400, "invalid_value"),
     (b'{"answer": "   ", "context": "x"}', 400, "invalid_value"),
     (b'{"answer": "x", "context": "' + b"a" * 1_100_000 + b'"}', 413, "request_too_large"),
+    (b'{"context": "x", "answer": "' + b"It rained. " * 150 + b'"}', 400, "invalid_value"),
+    (b'{"answer": "x", "context": "' + b"It rained. " * 700 + b'"}', 400, "invalid_value"),
 ])
 def test_factcheck_bad_input(rag_gateway: Gateway, body: bytes, status: int, code: str) -> None:
     r = httpx.post(rag_gateway.url + "/v1/factcheck", content=body, timeout=30,

@@ -16,7 +16,7 @@ from hybridlm.factcheck.detector import (
 )
 from hybridlm.factcheck.edits import EDIT_TYPES, edit
 from hybridlm.factcheck.training import FactPair, labelled_rows, synthetic_rows
-from hybridlm.rag.grounded import remove_claims, without_citations
+from hybridlm.rag.grounded import cite, remove_claims, without_citations
 
 CLAIM = "The company was founded in 1998 by John Smith in London and its profits increased."
 SOURCE = "Mary Jones met John Smith in Paris. The company was founded in 1998."
@@ -72,3 +72,11 @@ def test_flagged_claims_are_removed_with_their_citations() -> None:
     assert kept == "A is true [1]." and removed == ["B is false [2].", "C is made up [1, 2]."]
     assert without_citations("A [1]. B [1, 2].") == "A. B."
     assert report.score == pytest.approx(0.1) and not report.supported and len(report.flagged) == 2
+
+
+def test_uncited_supported_claims_get_their_source_number() -> None:
+    report = FactReport([ClaimVerdict("Cards arrive in 5 days.", SUPPORTED, 0.9, "", 1, ""),
+                         ClaimVerdict("Fees are low.", SUPPORTED, 0.8, "", 0, ""),
+                         ClaimVerdict("It rains", UNSUPPORTED, 0.2, "", 0, "")])
+    answer = "Cards arrive in 5 days.\nFees are low [1]. It rains"
+    assert cite(answer, report) == "Cards arrive in 5 days [2].\nFees are low [1]. It rains"

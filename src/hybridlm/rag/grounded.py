@@ -1,7 +1,8 @@
 """Grounded answers (`hybrid/rag`): the question is searched in the knowledge store, a small model
 grades each chunk, only relevant ones reach the model as numbered sources to cite, and the answer
 is fact-checked against them; flagged claims go back for correction, then are removed if still
-unsupported. With nothing relevant found the answer says so instead of inventing one.
+unsupported; supported claims left uncited get their source's number. With nothing relevant found
+the answer says so instead of inventing one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from hybridlm.config import Config, RagConfig
 from hybridlm.factcheck import text as tx
-from hybridlm.factcheck.detector import FactChecker, FactReport
+from hybridlm.factcheck.detector import SUPPORTED, FactChecker, FactReport
 from hybridlm.rag.grading import RelevanceGrader
 from hybridlm.rag.store import STORE_FILE, KnowledgeStore
 from hybridlm.types import Message
@@ -77,6 +78,18 @@ def without_citations(text: str) -> str:
     return CITATION.sub("", text)
 
 
+def cite(answer: str, report: FactReport) -> str:
+    """Supported claims the model left uncited get the number of the source their evidence is in."""
+    sources = {c.claim: c.source + 1 for c in report.claims if c.label == SUPPORTED and c.source >= 0}
+    for sentence in tx.sentences(answer):
+        n = sources.get(without_citations(sentence).strip())
+        if n and not CITATION.search(sentence):
+            body = sentence.rstrip()
+            end = len(body.rstrip(".!?")) if body[-1:] in ".!?" else len(body)
+            answer = answer.replace(sentence, f"{body[:end]} [{n}]{body[end:]}", 1)
+    return answer
+
+
 def remove_claims(answer: str, report: FactReport) -> tuple[str, list[str]]:
     """The answer without the sentences the report flags (matched with their citations stripped)."""
     flagged = {c.claim for c in report.flagged}
@@ -109,7 +122,8 @@ class GroundedAnswers:
     async def verify(self, grounding: Grounding, messages: list[Message], answer: str,
                      ask: Callable[[list[Message]], Awaitable[str]]) -> str:
         """Check the answer; send flagged claims back up to `max_correction_rounds` times; then drop
-        what is still flagged (if configured). The grounding keeps the final report."""
+        what is still flagged (if configured) and cite what the model left uncited. The grounding
+        keeps the final report."""
         passages = [s.text for s in grounding.sources]
         while True:
             report = await asyncio.to_thread(self.checker.check, passages, without_citations(answer))
@@ -120,8 +134,7 @@ class GroundedAnswers:
             grounding.rounds += 1
         if not report.supported and self.config.remove_unsupported:
             answer, grounding.removed = remove_claims(answer, report)
-            answer = answer or NOTHING_LEFT
-        return answer
+        return cite(answer, report) if answer else NOTHING_LEFT
 
     def close(self) -> None:
         self.store.close()

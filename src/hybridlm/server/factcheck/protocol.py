@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hybridlm.factcheck import text as tx
+from hybridlm.factcheck.features import MAX_SOURCE_SENTENCES
+
+MAX_CLAIMS = 100
+
 
 class FactCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -15,6 +20,8 @@ class FactCheckRequest(BaseModel):
     def _has_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the answer is blank")
+        if (claims := len(tx.sentences(value))) > MAX_CLAIMS:
+            raise ValueError(f"the answer has {claims} sentences; at most {MAX_CLAIMS} are checked per request")
         return value
 
     @field_validator("context")
@@ -23,6 +30,8 @@ class FactCheckRequest(BaseModel):
         passages = [value] if isinstance(value, str) else value
         if not any(p.strip() for p in passages):
             raise ValueError("give at least one non-empty source passage")
+        if (sentences := sum(len(tx.sentences(p)) for p in passages)) > MAX_SOURCE_SENTENCES:
+            raise ValueError(f"the context has {sentences} sentences; at most {MAX_SOURCE_SENTENCES} are read")
         return value
 
     @property
