@@ -34,10 +34,6 @@ class Grade:
     label: str
     score: float  # probability that the chunk helps answer the question
 
-    @property
-    def relevant(self) -> bool:
-        return self.label == RELEVANT
-
 
 class RelevanceGrader:
     def __init__(self, header: dict[str, Any], head: LogisticHead, encoder: Encoder | None = None) -> None:

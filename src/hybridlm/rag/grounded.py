@@ -33,8 +33,8 @@ CITATION = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
 
 
 @dataclass(frozen=True)
-class Source:
-    n: int  # its number in the prompt: the answer cites it as [n]
+class GradedChunk:
+    n: int  # its number in the prompt, cited as [n]; 0 for a chunk not passed on
     path: str
     heading: str
     text: str
@@ -47,8 +47,8 @@ class Grounding:
     """What one question was grounded on, and what the fact-check made of the answer."""
 
     question: str
-    sources: list[Source]  # graded relevant, numbered from 1
-    graded: list[Source]  # every retrieved chunk with its grade
+    sources: list[GradedChunk]  # graded relevant, numbered from 1
+    graded: list[GradedChunk]  # every retrieved chunk with its grade
     report: FactReport | None = None
     rounds: int = 0
     removed: list[str] = field(default_factory=list)
@@ -114,9 +114,10 @@ class GroundedAnswers:
     def ground(self, question: str) -> Grounding:
         hits = self.store.search(question, self.config.top_k)
         grades = self.grader.grade(question, [h.text for h in hits])
-        graded = [Source(0, h.path, h.heading, h.text, g.label, g.score) for h, g in zip(hits, grades, strict=True)]
+        graded = [GradedChunk(0, h.path, h.heading, h.text, g.label, g.score)
+                  for h, g in zip(hits, grades, strict=True)]
         relevant = [s for s in graded if s.grade == "relevant"]
-        numbered = [Source(n, s.path, s.heading, s.text, s.grade, s.score) for n, s in enumerate(relevant, 1)]
+        numbered = [GradedChunk(n, s.path, s.heading, s.text, s.grade, s.score) for n, s in enumerate(relevant, 1)]
         return Grounding(question, numbered, graded)
 
     async def verify(self, grounding: Grounding, messages: list[Message], answer: str,
