@@ -194,8 +194,10 @@ class Pipeline:
         if trace.grounding.sources or self.config.rag.when_nothing_relevant == "llm":
             return True
         graded = len(trace.grounding.graded)
-        trace.decision = Decision(NO_SOURCE_TIER, None, None, f"rag: none of the {graded} retrieved chunks is "
-                                  "relevant; answering that the documents do not cover it", RAG)
+        found = (f"none of the {graded} retrieved chunks is relevant" if graded
+                 else "the knowledge store is empty (add documents with `hybridlm ingest`)")
+        trace.decision = Decision(NO_SOURCE_TIER, None, None,
+                                  f"rag: {found}; answering that the documents do not cover it", RAG)
         trace.tier = NO_SOURCE_TIER
         trace.canned_answer = NO_SOURCE_ANSWER
         return False
