@@ -138,3 +138,14 @@ def test_factcheck_bad_input(rag_gateway: Gateway, body: bytes, status: int, cod
     assert r.status_code == status
     assert r.json()["error"]["code"] == code
     assert rag_gateway.row(r.headers["x-hybridlm-request-id"])["http_status"] == status
+
+
+def test_streamed_grounded_answer_is_checked_before_it_is_sent(rag_gateway: Gateway) -> None:
+    client = OpenAI(base_url=rag_gateway.base_url, api_key="unused")
+    question = [{"role": "user", "content": "How much do card payments abroad cost?"}]
+    stream = client.chat.completions.create(model="hybrid/rag", stream=True, messages=question)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == TRUE  # the false first draft never reaches the client
+    verification = chunks[-1].model_extra["hybridlm"]["rag"]["verification"]
+    assert verification["rounds"] == 1 and verification["supported"]
