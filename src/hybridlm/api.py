@@ -9,7 +9,8 @@ from typing import Any
 
 from hybridlm.config import Config, load_config
 from hybridlm.models.base import GenerationParams
-from hybridlm.pipeline import HYBRID, RAG, Pipeline
+from hybridlm.pipeline import Pipeline
+from hybridlm.targets import HYBRID, RAG
 from hybridlm.types import Message, Trace
 
 

@@ -9,11 +9,10 @@ import asyncio
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from hybridlm.config import Config
-from hybridlm.errors import HybridLMError
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
 from hybridlm.models.registry import build_backend
 from hybridlm.rag.grounded import NO_SOURCE_ANSWER, NO_SOURCE_TIER, GroundedAnswers
@@ -23,11 +22,9 @@ from hybridlm.routing.registry import build_router
 from hybridlm.telemetry import RequestLog, default_log_path
 from hybridlm.skills.faq import KB_FILE
 from hybridlm.skills.support import SupportPolicy
+from hybridlm.targets import RAG, SUPPORT, Target, model_names, resolve
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
 
-HYBRID = "hybrid"
-SUPPORT = "support"
-RAG = "rag"
 CANNED_TIERS = ("faq", "flow", NO_SOURCE_TIER)  # answers given without any model
 LLM_UNAVAILABLE = "llm_unavailable"
 NO_LLM = "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)"
@@ -39,19 +36,6 @@ class DraftVerifier(Protocol):
     """A router that judges the small model's draft instead of the bare prompt (a cascade)."""
 
     def verify(self, messages: list[Message], answer: str) -> Score: ...
-
-
-class UnknownModel(HybridLMError):
-    """The request names a model that is neither `hybrid[/profile]` nor a tier."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a request's `model` field asks for: a forced tier, or routing with a threshold."""
-
-    forced_tier: str | None
-    profile: str | None
-    threshold: float
 
 
 class Pipeline:
@@ -100,8 +84,7 @@ class Pipeline:
         return self.config.remote_tier
 
     def model_names(self) -> list[str]:
-        """Everything a client may put in `model`."""
-        return [HYBRID, *(f"{HYBRID}/{p}" for p in (*self.config.profiles, SUPPORT, RAG)), *self.backends]
+        return model_names(self.config, self.backends)
 
     @property
     def support(self) -> SupportPolicy:
@@ -120,23 +103,7 @@ class Pipeline:
         return self._rag
 
     def resolve(self, model: str) -> Target:
-        threshold = self.config.router.threshold
-        if model == HYBRID:
-            return Target(None, None, threshold)
-        if model.startswith(HYBRID + "/"):
-            profile = model.split("/", 1)[1]
-            if profile in (SUPPORT, RAG):
-                return Target(None, profile, threshold)
-            if profile not in self.config.profiles:
-                known = ", ".join(sorted(self.config.profiles)) or "none configured"
-                raise UnknownModel(f"The model '{model}' does not exist: unknown profile '{profile}' (known: {known})")
-            return Target(None, profile, self.config.profiles[profile].threshold)
-        if model in self.backends:
-            return Target(model, None, threshold)
-        for name, backend in self.backends.items():
-            if backend.model_name == model:
-                return Target(name, None, threshold)
-        raise UnknownModel(f"The model '{model}' does not exist; use one of: {', '.join(self.model_names())}")
+        return resolve(model, self.config, self.backends)
 
     def decide(self, messages: list[Message], target: Target) -> Decision:
         if self.cascades and not target.forced_tier:

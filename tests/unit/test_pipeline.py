@@ -7,7 +7,8 @@ import pytest
 
 from hybridlm.config import parse_config
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline, UnknownModel
+from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline
+from hybridlm.targets import UnknownModel
 from hybridlm.routing import HeuristicRouter
 from hybridlm.telemetry import RequestLog
 from tests.fakes import ScriptedBackend

@@ -161,7 +161,7 @@ def ask(
 ) -> None:
     """Answer from ingested documents: retrieve, grade chunks, answer with citations, fact-check, correct."""
     from hybridlm.cli.gateway import answer_once
-    from hybridlm.pipeline import HYBRID, RAG
+    from hybridlm.targets import HYBRID, RAG
 
     result = answer_once(config, "Retrieving, answering and checking...", question, model=f"{HYBRID}/{RAG}",
                          max_tokens=max_tokens)

@@ -15,7 +15,8 @@ import orjson
 from pydantic import ValidationError
 
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import Pipeline, UnknownModel
+from hybridlm.pipeline import Pipeline
+from hybridlm.targets import UnknownModel
 from hybridlm.routing.base import message_text
 from hybridlm.server.chat.protocol import (
     ChatCompletionRequest,
