@@ -5,6 +5,7 @@ Schema changes go through named, append-only migrations recorded in `_migrations
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -69,13 +70,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX feedback_request ON feedback(request_id);
         """,
     ),
+    (
+        "003_grounding",
+        """
+        ALTER TABLE requests ADD COLUMN grounding TEXT;
+        """,
+    ),
 ]
 
 COLUMNS = (
     "request_id", "ts", "endpoint", "requested_model", "profile", "stream", "tier", "model", "router",
     "score", "threshold", "reason", "routed_tier", "prompt_tokens", "completion_tokens", "cost_usd",
     "baseline_cost_usd", "latency_ms", "status", "http_status", "fallback", "fallback_reason", "error",
-    "error_code", "prompt_preview", "prompt", "answer", "shadow_of",
+    "error_code", "prompt_preview", "prompt", "answer", "shadow_of", "grounding",
 )
 
 
@@ -115,6 +122,7 @@ def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
         trace.cost_usd, trace.baseline_cost_usd, trace.latency_ms, trace.status, trace.http_status,
         trace.fallback, trace.fallback_reason, trace.error, trace.error_code, trace.prompt_preview,
         trace.prompt_text, trace.answer_text, trace.shadow_of,
+        json.dumps(trace.grounding.summary()) if trace.grounding is not None else None,
     )
 
 

@@ -3,6 +3,7 @@ corrected (or removed); nothing relevant -> no invented answer; /v1/factcheck an
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -76,6 +77,8 @@ def test_false_claim_is_flagged_sent_back_and_corrected(rag_gateway: Gateway) ->
     assert meta["tier"] == "llm"
     row = rag_gateway.row(meta["request_id"])
     assert row["status"] == "ok" and row["cost_usd"] > 0
+    logged = json.loads(row["grounding"])  # the log keeps where the answer came from and its check
+    assert logged["rounds"] == 1 and logged["claims"] == ["supported"] and logged["sources"][0].endswith("fees.html")
 
 
 def test_claim_still_false_after_the_last_round_is_removed(rag_gateway: Gateway) -> None:

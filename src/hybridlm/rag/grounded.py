@@ -73,6 +73,13 @@ class Grounding:
                                                               "removed": self.removed},
         }
 
+    def summary(self) -> dict[str, Any]:
+        """For the request log: where the answer came from and how its check went, without any text."""
+        report = self.report
+        return {"sources": [s.path for s in self.sources], "grades": [s.grade for s in self.graded],
+                "claims": [c.label for c in report.claims] if report else None, "rounds": self.rounds,
+                "removed": len(self.removed)}
+
 
 def without_citations(text: str) -> str:
     return CITATION.sub("", text)
