@@ -135,3 +135,24 @@ def test_cascade_keeps_good_drafts_and_escalates_doubtful_ones(tmp_path: Path) -
     assert escalated.decision.score > kept.decision.score
     assert len(slm.history) == 2 and len(llm.history) == 1
     assert pipeline.log.get(escalated.request_id)["routed_tier"] == "llm"
+
+
+def test_grounded_answer_falls_back_to_the_slm_with_its_sources(tmp_path: Path, isolated_env: Path) -> None:
+    """Real store, grader and fact-checker; scripted tiers: the LLM is down, the SLM answers from the sources."""
+    from hybridlm.rag.store import STORE_FILE, KnowledgeStore
+    from tests.conftest import DATA
+
+    store = KnowledgeStore(isolated_env / STORE_FILE)
+    store.ingest_many(sorted((DATA / "docs").iterdir()))
+    store.close()
+    pipeline, slm, llm = make(tmp_path)
+    pipeline.config.router.threshold = 0.0  # every question wants the LLM
+    llm.enqueue(BackendError("unavailable", "cannot reach upstream"))
+    slm.enqueue("Card payments abroad cost 1% above 500 GBP a month.")
+    result, trace = run(pipeline, [{"role": "user", "content": "How much do card payments abroad cost?"}],
+                        "hybrid/rag")
+    assert (trace.tier, trace.fallback) == ("slm", LLM_UNAVAILABLE)
+    system = slm.history[0][0]
+    assert system["role"] == "system" and "[1]" in system["content"] and "1% above 500 GBP" in system["content"]
+    assert result.text == "Card payments abroad cost 1% above 500 GBP a month [1]."  # cited by the check
+    assert trace.grounding is not None and trace.grounding.report is not None and trace.grounding.report.supported
