@@ -113,6 +113,17 @@ class Totals:
         return self.baseline_cost_usd - self.cost_usd
 
 
+@dataclass(frozen=True)
+class GroundingTotals:
+    """What the fact-check did to grounded answers (hybrid/rag) in a period."""
+
+    answers: int
+    claims: int
+    flagged: int  # claims still flagged after the last round
+    rounds: int
+    removed: int
+
+
 def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
     d = trace.decision
     return (
@@ -223,6 +234,14 @@ class RequestLog:
             cost_usd=float(head[3]), baseline_cost_usd=float(head[4]),
             by_tier=[TierTotals(t[0], int(t[1]), int(t[2] or 0), int(t[3] or 0), float(t[4] or 0)) for t in tiers],
         )
+
+    def grounding_totals(self, since_ts: float = 0.0) -> GroundingTotals:
+        with self._lock:
+            rows = [json.loads(r[0]) for r in self._db.execute(
+                "SELECT grounding FROM requests WHERE ts >= ? AND grounding IS NOT NULL", (since_ts,))]
+        labels = [label for r in rows for label in (r.get("claims") or [])]
+        return GroundingTotals(len(rows), len(labels), sum(label != "supported" for label in labels),
+                               sum(r.get("rounds", 0) for r in rows), sum(r.get("removed", 0) for r in rows))
 
     def close(self) -> None:
         with self._lock:

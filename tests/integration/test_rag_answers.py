@@ -152,3 +152,15 @@ def test_streamed_grounded_answer_is_checked_before_it_is_sent(rag_gateway: Gate
     assert text == TRUE  # the false first draft never reaches the client
     verification = chunks[-1].model_extra["hybridlm"]["rag"]["verification"]
     assert verification["rounds"] == 1 and verification["supported"]
+
+
+def test_dashboard_counts_what_the_fact_check_did(rag_gateway: Gateway) -> None:
+    rag_answer(rag_gateway, "How much do card payments abroad cost?")  # one correction round at least
+    page = httpx.get(rag_gateway.url + "/dashboard", timeout=30).text
+    assert "grounded answers" in page and "correction rounds" in page
+    log = rag_gateway.log()
+    try:
+        totals = log.grounding_totals()
+    finally:
+        log.close()
+    assert totals.answers >= 1 and totals.rounds >= 1 and totals.claims >= totals.flagged

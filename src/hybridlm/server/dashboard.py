@@ -1,5 +1,6 @@
 """GET /dashboard: one self-refreshing HTML page over the request log: traffic per tier, cost and
-savings, fallbacks and errors, and the latest requests with their route and reason."""
+savings, fallbacks and errors, what the fact-check did to grounded answers, and the latest requests
+with their route and reason."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def _cards(pipeline: Pipeline, since: float) -> str:
     cards = [("requests (24 h)", f"{totals.requests}"), ("cost", f"${totals.cost_usd:.4f}"),
              ("all-LLM cost", f"${totals.baseline_cost_usd:.4f}"), ("saved", f"${totals.saved_usd:.4f}"),
              ("fallbacks", f"{totals.fallbacks}"), ("errors", f"{totals.errors}")]
+    grounded = pipeline.log.grounding_totals(since)
+    if grounded.answers:
+        cards += [("grounded answers", f"{grounded.answers}"), ("claims checked", f"{grounded.claims}"),
+                  ("claims flagged", f"{grounded.flagged}"),
+                  ("correction rounds", f"{grounded.rounds}"), ("claims removed", f"{grounded.removed}")]
     out = "".join(f"<div class=card><div>{html.escape(k)}</div><div class=big>{html.escape(v)}</div></div>"
                   for k, v in cards)
     rows = "".join(f"<tr><td>{html.escape(t.tier)}</td><td>{t.requests}</td>"
