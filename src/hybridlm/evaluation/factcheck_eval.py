@@ -81,7 +81,7 @@ def halueval_report(pairs: Sequence[FactPair], scores: np.ndarray, threshold: fl
     """The detector beside answer length and token overlap, on all pairs and on length-matched ones."""
     labels = [p.label for p in pairs]
     shortness = [-len(p.answer.split()) for p in pairs]
-    overlap = [_overlap(p) for p in pairs]
+    overlap = [tx.share_known(tx.content_words(p.answer), set(tx.words(p.source))) for p in pairs]
     report: dict[str, Any] = binary_metrics(labels, scores, threshold)
     report["length_only_auroc"] = round(auroc(labels, shortness), 4)
     report["token_overlap_auroc"] = round(auroc(labels, overlap), 4)
@@ -93,12 +93,6 @@ def halueval_report(pairs: Sequence[FactPair], scores: np.ndarray, threshold: fl
         "length_only_auroc": round(auroc([labels[j] for j in keep], [shortness[j] for j in keep]), 4),
         "token_overlap_auroc": round(auroc([labels[j] for j in keep], [overlap[j] for j in keep]), 4)}
     return report
-
-
-def _overlap(pair: FactPair) -> float:
-    words = tx.content_words(pair.answer)
-    source = set(tx.words(pair.source))
-    return sum(w in source for w in words) / len(words) if words else 1.0
 
 
 def failures(pairs: Sequence[FactPair], scores: np.ndarray, threshold: float, limit: int = 5) -> list[dict[str, Any]]:

@@ -79,7 +79,8 @@ def claim_features(claim: str, claim_vector: np.ndarray, source: Source, encoder
     flipped = [w for w in content if tx.ANTONYMS.get(w) in evidence_words and not _has_form(w, evidence_words)]
     values = np.array([
         similarity[order[0]], similarity[order].mean(), window,
-        _share(stems, evidence_stems), _share(stems, source.words), _share(bigrams, source.bigrams),
+        tx.share_known(stems, evidence_stems), tx.share_known(stems, source.words),
+        tx.share_known(bigrams, source.bigrams),
         sum(w not in source.words for w in stems), len(novel_names), len(novel_mid), len(novel_numbers),
         float(negation_mismatch), float(bool(flipped)), len(content),
     ], dtype=np.float32)
@@ -96,7 +97,3 @@ def claim_features(claim: str, claim_vector: np.ndarray, source: Source, encoder
 def _has_form(word: str, known: set[str]) -> bool:
     """The word or a longer form of it ('open' in 'opening'), so an inflection is not read as a flip."""
     return word in known or any(k.startswith(word) for k in known)
-
-
-def _share(items: Sequence[object], known: set) -> float:  # type: ignore[type-arg]
-    return sum(i in known for i in items) / len(items) if items else 1.0

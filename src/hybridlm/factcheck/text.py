@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Container
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
@@ -77,6 +78,11 @@ def names(text: str, mid_sentence: bool = False) -> list[str]:
 
 def numbers(text: str) -> list[str]:
     return NUMBER.findall(text)
+
+
+def share_known(items: Collection[object], known: Container[object]) -> float:
+    """The share of items found in `known` (1.0 for no items: nothing is missing)."""
+    return sum(i in known for i in items) / len(items) if items else 1.0
 
 
 def negated(tokens: list[str]) -> bool:

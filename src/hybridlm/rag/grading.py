@@ -84,9 +84,5 @@ def pair_features(encoder: Encoder, question: str, chunks: Sequence[str]) -> np.
         best = float((unit_vectors[start:start + len(parts)] @ q).max())
         start += len(parts)
         words = set(tx.stems(text))
-        rows.append([float(vector @ q), best, _share(asked, words), _share(names, words)])
+        rows.append([float(vector @ q), best, tx.share_known(asked, words), tx.share_known(names, words)])
     return np.array(rows, dtype=np.float32).reshape(len(chunks), len(FEATURES))
-
-
-def _share(items: Sequence[str] | set[str], known: set[str]) -> float:
-    return sum(i in known for i in items) / len(items) if items else 1.0
