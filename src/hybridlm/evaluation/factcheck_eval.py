@@ -25,12 +25,7 @@ EDIT_LABELS = ("entity_modification", "antonym_swap", "negation_insertion_remova
 
 def score_pairs(checker: FactChecker, pairs: Sequence[FactPair],
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
-    scores = np.zeros(len(pairs))
-    for i, pair in enumerate(pairs):
-        scores[i] = checker.score_answer(pair.source, pair.answer)
-        if progress:
-            progress(1)
-    return scores
+    return checker.score_answers([(p.source, p.answer) for p in pairs], progress)
 
 
 def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:

@@ -8,7 +8,8 @@ labelled pairs (`train`); a claim below the threshold is unsupported, or contrad
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from hybridlm import artifacts
 from hybridlm.factcheck import text as tx
-from hybridlm.factcheck.features import FEATURES, ClaimFeatures, Source, claim_features
+from hybridlm.factcheck.features import FEATURES, ClaimFeatures, Source, claims_features
 from hybridlm.factcheck.nli import NLIJudge
 from hybridlm.models.encoder import Encoder, load_encoder
 from hybridlm.routing.heads import LogisticHead
@@ -76,8 +77,7 @@ class FactChecker:
     def claim_scores(self, source: Source, claims: Sequence[str]) -> tuple[np.ndarray, list[ClaimFeatures]]:
         """P(supported) per claim, and what was found about each; with an NLI model, a claim the
         model reads as contradicted gets that as its `contradiction`."""
-        vectors = self.encoder.encode(list(claims))
-        found = [claim_features(c, v, source, self.encoder) for c, v in zip(claims, vectors, strict=True)]
+        found = claims_features(claims, source, self.encoder)
         matrix = np.stack([f.values for f in found]) if found else np.zeros((0, len(FEATURES)))
         if self.nli is None:
             scores = self.head.probability(matrix)
@@ -110,11 +110,22 @@ class FactChecker:
                                          source.passage_of[best], reason))
         return FactReport(verdicts)
 
-    def score_answer(self, source_text: str, answer: str) -> float:
-        """Probability that the whole answer is supported (the weakest claim's), for evaluations."""
-        claims = tx.sentences(answer) or [answer]
-        scores, _ = self.claim_scores(Source.build([source_text], self.encoder), claims)
-        return float(scores.min())
+    def score_answers(self, pairs: Sequence[tuple[str, str]],
+                      progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """P(the whole answer is supported) - its weakest claim's - for (source, answer) pairs; each
+        source is split and embedded once however many answers are about it (evaluations)."""
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for i, (source_text, _) in enumerate(pairs):
+            by_source[source_text].append(i)
+        scores = np.zeros(len(pairs))
+        for source_text, indices in by_source.items():
+            source = Source.build([source_text], self.encoder)
+            for i in indices:
+                answer = pairs[i][1]
+                scores[i] = self.claim_scores(source, tx.sentences(answer) or [answer])[0].min()
+            if progress:
+                progress(len(indices))
+        return scores
 
     def save(self, path: Path) -> None:
         artifacts.save(path, FORMAT, self.header, {**self.head.arrays("head"), "sources": self.sources})

@@ -47,8 +47,8 @@ def _swap_number(claim: str, rng: random.Random) -> str | None:
     if not digits.isdigit():
         return None
     value = int(digits)
-    new = str(value + rng.choice([-1, 1]) * rng.randint(1, max(2, min(value // 4, 10)))) if value > 1 else str(value + 2)
-    return claim[:match.start()] + new + claim[match.end():]
+    new = value + 2 if value <= 1 else value + rng.choice([-1, 1]) * rng.randint(1, max(2, min(value // 4, 10)))
+    return claim[:match.start()] + str(new) + claim[match.end():]
 
 
 def _flip_negation(claim: str) -> str | None:

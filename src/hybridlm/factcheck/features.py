@@ -58,11 +58,22 @@ class ClaimFeatures:
     contradiction: str | None  # why the nearest evidence contradicts the claim, if a cue says so
 
 
-def claim_features(claim: str, claim_vector: np.ndarray, source: Source, encoder: Encoder) -> ClaimFeatures:
-    similarity = source.vectors @ claim_vector
-    order = np.argsort(-similarity)[:EVIDENCE_SENTENCES]
-    evidence_text = " ".join(source.sentences[i] for i in order)
-    window = encoder.encode([evidence_text])[0] @ claim_vector
+def claims_features(claims: Sequence[str], source: Source, encoder: Encoder) -> list[ClaimFeatures]:
+    """Features of each claim against the source; the claims and their evidence windows are each
+    embedded in one encoder call."""
+    if not claims:
+        return []
+    vectors = encoder.encode(list(claims))
+    similarities = vectors @ source.vectors.T
+    orders = [np.argsort(-row)[:EVIDENCE_SENTENCES] for row in similarities]
+    evidence = [" ".join(source.sentences[i] for i in order) for order in orders]
+    windows = (encoder.encode(evidence) * vectors).sum(axis=1)
+    return [_claim_features(*args, source)
+            for args in zip(claims, similarities, orders, evidence, windows, strict=True)]
+
+
+def _claim_features(claim: str, similarity: np.ndarray, order: np.ndarray, evidence_text: str, window: float,
+                    source: Source) -> ClaimFeatures:
     evidence_words = set(tx.words(evidence_text))
     evidence_stems = {tx.stem(w) for w in evidence_words}
     claim_tokens = tx.stems(claim)

@@ -16,7 +16,7 @@ from hybridlm.errors import HybridLMError
 from hybridlm.factcheck import text as tx
 from hybridlm.factcheck.detector import FactChecker, fit
 from hybridlm.factcheck.edits import EDIT_TYPES, edit
-from hybridlm.factcheck.features import FEATURES, Source, claim_features
+from hybridlm.factcheck.features import FEATURES, Source, claims_features
 from hybridlm.models.encoder import Encoder
 
 SUMMEDITS_KEYS = {"doc", "summary", "label"}
@@ -122,10 +122,9 @@ def feature_matrix(rows: Sequence[ClaimRow], encoder: Encoder,
         by_source[row.source].append(i)
     matrix = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
     for text, indices in by_source.items():
-        source = Source.build([text], encoder)
-        vectors = encoder.encode([rows[i].claim for i in indices])
-        for i, vector in zip(indices, vectors, strict=True):
-            matrix[i] = claim_features(rows[i].claim, vector, source, encoder).values
+        found = claims_features([rows[i].claim for i in indices], Source.build([text], encoder), encoder)
+        for i, features in zip(indices, found, strict=True):
+            matrix[i] = features.values
         if progress:
             progress(len(indices))
     return matrix
@@ -162,7 +161,7 @@ def balanced_threshold(checker: FactChecker, pairs: Sequence[FactPair]) -> float
     labels = np.array([p.label for p in pairs])
     if len(set(labels.tolist())) < 2:
         return checker.threshold
-    scores = np.array([checker.score_answer(p.source, p.answer) for p in pairs])
+    scores = checker.score_answers([(p.source, p.answer) for p in pairs])
     candidates = np.quantile(scores, np.linspace(0.02, 0.98, 49))
     accuracy = [(labels[scores >= t] == 1).sum() / (labels == 1).sum() / 2
                 + (labels[scores < t] == 0).sum() / (labels == 0).sum() / 2 for t in candidates]
