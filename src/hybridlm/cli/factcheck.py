@@ -141,25 +141,11 @@ def eval_factcheck(
                 fail("every shipped detector has read these documents; give --model trained without them", 2)
             checker.encoder = encoder
             scores = fe.score_pairs(checker, pairs, step)
-            metrics = _single(pairs, scores, checker, fe)
+            metrics = fe.detector_report(checker, pairs, scores)
     if as_json:
         print(json.dumps(metrics))
         return
     _print(metrics)
-
-
-def _single(pairs: list[FactPair], scores: Any, checker: Any, fe: Any) -> dict[str, Any]:
-    from hybridlm.factcheck.training import fingerprints
-
-    if pairs[0].domain == "halueval":
-        metrics = fe.halueval_report(pairs, scores, checker.threshold)
-    else:
-        metrics = fe.binary_metrics([p.label for p in pairs], scores, checker.threshold)
-        metrics["missed_by_edit_type"] = fe.missed_by_edit_type(pairs, scores >= checker.threshold)
-    metrics["detector_trained_on"] = checker.header.get("trained_on")
-    metrics["documents_seen_in_training"] = checker.has_read(fingerprints(pairs))
-    metrics["worst_mistakes"] = fe.failures(pairs, scores, checker.threshold)
-    return metrics
 
 
 def _print(metrics: dict[str, Any]) -> None:

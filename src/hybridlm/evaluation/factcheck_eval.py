@@ -16,7 +16,7 @@ import numpy as np
 
 from hybridlm.factcheck import text as tx
 from hybridlm.factcheck.detector import FactChecker
-from hybridlm.factcheck.training import FactPair, train
+from hybridlm.factcheck.training import FactPair, fingerprints, train
 from hybridlm.models.encoder import Encoder
 
 LENGTH_MATCH_WORDS = 2
@@ -88,6 +88,20 @@ def halueval_report(pairs: Sequence[FactPair], scores: np.ndarray, threshold: fl
         "length_only_auroc": round(auroc([labels[j] for j in keep], [shortness[j] for j in keep]), 4),
         "token_overlap_auroc": round(auroc([labels[j] for j in keep], [overlap[j] for j in keep]), 4)}
     return report
+
+
+def detector_report(checker: FactChecker, pairs: Sequence[FactPair], scores: np.ndarray) -> dict[str, Any]:
+    """A given detector on one file: its metrics (HaluEval beside its traps), what it was trained on,
+    whether it has read these documents, and its most confident mistakes."""
+    if pairs[0].domain == "halueval":
+        metrics = halueval_report(pairs, scores, checker.threshold)
+    else:
+        metrics = binary_metrics([p.label for p in pairs], scores, checker.threshold)
+        metrics["missed_by_edit_type"] = missed_by_edit_type(pairs, scores >= checker.threshold)
+    metrics["detector_trained_on"] = checker.header.get("trained_on")
+    metrics["documents_seen_in_training"] = checker.has_read(fingerprints(pairs))
+    metrics["worst_mistakes"] = failures(pairs, scores, checker.threshold)
+    return metrics
 
 
 def failures(pairs: Sequence[FactPair], scores: np.ndarray, threshold: float, limit: int = 5) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,10 @@ def grading_metrics(pairs: Sequence[GradedPair], scores: np.ndarray, grader_thre
 
 def labelled_features(questions: Sequence[tuple[str, str]], pairs: Sequence[GradedPair],
                       encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
-    features = np.concatenate([pair_features(encoder, questions[p.question][0], [p.chunk]) for p in pairs])
+    """Features of every retrieved chunk, one encoder call per question (`retrieve` keeps a
+    question's chunks together)."""
+    features = np.concatenate([pair_features(encoder, questions[q][0], [p.chunk for p in group])
+                               for q, group in groupby(pairs, key=lambda p: p.question)])
     return features, np.array([p.relevant for p in pairs])
 
 

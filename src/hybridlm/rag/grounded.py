@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hybridlm.config import Config, RagConfig
 from hybridlm.factcheck import text as tx
 from hybridlm.factcheck.detector import SUPPORTED, FactChecker, FactReport
-from hybridlm.rag.grading import RelevanceGrader
+from hybridlm.rag.grading import RELEVANT, RelevanceGrader
 from hybridlm.rag.store import STORE_FILE, KnowledgeStore
 from hybridlm.types import Message
 
@@ -46,7 +46,6 @@ class GradedChunk:
 class Grounding:
     """What one question was grounded on, and what the fact-check made of the answer."""
 
-    question: str
     sources: list[GradedChunk]  # graded relevant, numbered from 1
     graded: list[GradedChunk]  # every retrieved chunk with its grade
     report: FactReport | None = None
@@ -123,9 +122,8 @@ class GroundedAnswers:
         grades = self.grader.grade(question, [h.text for h in hits])
         graded = [GradedChunk(0, h.path, h.heading, h.text, g.label, g.score)
                   for h, g in zip(hits, grades, strict=True)]
-        relevant = [s for s in graded if s.grade == "relevant"]
-        numbered = [GradedChunk(n, s.path, s.heading, s.text, s.grade, s.score) for n, s in enumerate(relevant, 1)]
-        return Grounding(question, numbered, graded)
+        relevant = [s for s in graded if s.grade == RELEVANT]
+        return Grounding([replace(s, n=n) for n, s in enumerate(relevant, 1)], graded)
 
     async def verify(self, grounding: Grounding, messages: list[Message], answer: str,
                      ask: Callable[[list[Message]], Awaitable[str]]) -> str:
