@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -35,6 +35,18 @@ class JSONResult:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class PipelineService:
+    """A service behind one gateway endpoint: every refusal is answered and logged the same way."""
+
+    endpoint: ClassVar[str]
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def reject(self, err: APIError, trace: Trace | None = None) -> JSONResult:
+        return rejected(self.pipeline, err, self.endpoint, trace)
 
 
 def rejected(pipeline: Pipeline, err: APIError, endpoint: str, trace: Trace | None = None) -> JSONResult:

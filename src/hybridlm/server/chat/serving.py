@@ -15,7 +15,6 @@ import orjson
 from pydantic import ValidationError
 
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import Pipeline
 from hybridlm.targets import UnknownModel
 from hybridlm.routing.base import message_text
 from hybridlm.server.chat.protocol import (
@@ -26,7 +25,7 @@ from hybridlm.server.chat.protocol import (
     metadata_headers,
 )
 from hybridlm.server.errors import APIError, from_backend
-from hybridlm.server.results import JSONResult, rejected
+from hybridlm.server.results import JSONResult, PipelineService
 from hybridlm.types import Chunk, Message, Trace
 
 log = logging.getLogger(__name__)
@@ -70,12 +69,8 @@ def parse_request(raw: bytes) -> ChatCompletionRequest:
     return request
 
 
-class ChatService:
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    def reject(self, err: APIError, trace: Trace | None = None) -> JSONResult:
-        return rejected(self.pipeline, err, ENDPOINT, trace)
+class ChatService(PipelineService):
+    endpoint = ENDPOINT
 
     def _params(self, request: ChatCompletionRequest) -> GenerationParams:
         stop = [request.stop] if isinstance(request.stop, str) else request.stop

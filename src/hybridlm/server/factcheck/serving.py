@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from hybridlm.pipeline import Pipeline
-from hybridlm.server.errors import APIError
 from hybridlm.server.factcheck.protocol import FactCheckRequest
-from hybridlm.server.results import JSONResult, parse_json_body, rejected
+from hybridlm.server.results import JSONResult, PipelineService, parse_json_body
 from hybridlm.types import Decision
 
 ENDPOINT = "/v1/factcheck"
 
 
-class FactCheckService:
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    def reject(self, err: APIError) -> JSONResult:
-        return rejected(self.pipeline, err, ENDPOINT)
+class FactCheckService(PipelineService):
+    endpoint = ENDPOINT
 
     async def handle(self, raw: bytes) -> JSONResult:
         request = parse_json_body(raw, FactCheckRequest)

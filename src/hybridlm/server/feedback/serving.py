@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from hybridlm.pipeline import Pipeline
 from hybridlm.server.errors import APIError
 from hybridlm.server.feedback.protocol import FeedbackRequest
-from hybridlm.server.results import JSONResult, parse_json_body, rejected
+from hybridlm.server.results import JSONResult, PipelineService, parse_json_body
 
 ENDPOINT = "/v1/feedback"
 
 
-class FeedbackService:
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    def reject(self, err: APIError) -> JSONResult:
-        return rejected(self.pipeline, err, ENDPOINT)
+class FeedbackService(PipelineService):
+    endpoint = ENDPOINT
 
     def handle(self, raw: bytes) -> JSONResult:
         try:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import orjson
 
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import Pipeline
 from hybridlm.server.errors import APIError, from_backend
-from hybridlm.server.results import JSONResult, parse_json_body, rejected
+from hybridlm.server.results import JSONResult, PipelineService, parse_json_body
 from hybridlm.server.summarize.protocol import SummarizeRequest
 from hybridlm.skills.facts import extract_facts
 from hybridlm.types import Decision, Message
@@ -18,12 +17,8 @@ INSTRUCTION = ("Summarize this customer-support conversation for a ticket: the c
                "what is still open. Keep every amount, date and reference exactly. Facts found by local models: {facts}")
 
 
-class SummarizeService:
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    def reject(self, err: APIError) -> JSONResult:
-        return rejected(self.pipeline, err, ENDPOINT)
+class SummarizeService(PipelineService):
+    endpoint = ENDPOINT
 
     async def handle(self, raw: bytes) -> JSONResult:
         try:
@@ -46,7 +41,7 @@ class SummarizeService:
         try:
             result = await pipeline.complete(messages, GenerationParams(max_tokens=request.max_tokens), trace)
         except BackendError as err:
-            return rejected(pipeline, from_backend(err), ENDPOINT, trace)
+            return self.reject(from_backend(err), trace)
         pipeline.record(trace, ENDPOINT)
         return JSONResult(200, {"object": "summary", "id": trace.request_id, "summary": result.text, "facts": facts,
                                 "hybridlm": trace.metadata()}, {"x-hybridlm-request-id": trace.request_id})
