@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from hybridlm.config import Config
+from hybridlm.factcheck.detector import FactChecker
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
 from hybridlm.models.registry import build_backend
 from hybridlm.rag.grounded import NO_SOURCE_ANSWER, NO_SOURCE_TIER, GroundedAnswers
@@ -48,6 +49,7 @@ class Pipeline:
         self._shadows: set[asyncio.Task[None]] = set()
         self._support: SupportPolicy | None = None
         self._rag: GroundedAnswers | None = None
+        self._fact_checker: FactChecker | None = None
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
@@ -96,10 +98,17 @@ class Pipeline:
         return self._support
 
     @property
+    def fact_checker(self) -> FactChecker:
+        """Loaded on first use; shared by grounded answers and /v1/factcheck (which needs no knowledge store)."""
+        if self._fact_checker is None:
+            self._fact_checker = FactChecker.load(self.config.rag.factcheck_model, self.config.rag.nli_model)
+        return self._fact_checker
+
+    @property
     def rag(self) -> GroundedAnswers:
-        """Built on first use: it opens the knowledge store and loads the grader and the fact-checker."""
+        """Built on first use: it opens the knowledge store and loads the grader."""
         if self._rag is None:
-            self._rag = GroundedAnswers.from_config(self.config)
+            self._rag = GroundedAnswers.from_config(self.config, self.fact_checker)
         return self._rag
 
     def resolve(self, model: str) -> Target:

@@ -112,10 +112,10 @@ class GroundedAnswers:
         self.store, self.grader, self.checker = store, grader, checker
 
     @classmethod
-    def from_config(cls, config: Config) -> GroundedAnswers:
+    def from_config(cls, config: Config, checker: FactChecker) -> GroundedAnswers:
         rag = config.rag
         return cls(rag, KnowledgeStore(config.resolved_data_dir() / STORE_FILE), RelevanceGrader.load(rag.grader),
-                   FactChecker.load(rag.factcheck_model, rag.nli_model))
+                   checker)
 
     def ground(self, question: str) -> Grounding:
         hits = self.store.search(question, self.config.top_k)

@@ -19,9 +19,9 @@ class FactCheckService(PipelineService):
         request = parse_json_body(raw, FactCheckRequest)
         pipeline = self.pipeline
         trace = pipeline.start_trace([{"role": "user", "content": request.answer}], "factcheck", stream=False)
-        report = await asyncio.to_thread(pipeline.rag.checker.check, request.passages, request.answer)
+        report = await asyncio.to_thread(pipeline.fact_checker.check, request.passages, request.answer)
         flagged = len(report.flagged)
-        trace.decision = Decision("factcheck", report.score, pipeline.rag.checker.threshold,
+        trace.decision = Decision("factcheck", report.score, pipeline.fact_checker.threshold,
                                   f"fact-check: {len(report.claims)} claim(s), {flagged} flagged", "factcheck")
         pipeline.record(trace, ENDPOINT)
         return JSONResult(200, {"object": "factcheck", "id": trace.request_id, **report.as_dict(),
