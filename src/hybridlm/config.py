@@ -64,6 +64,11 @@ class RouterConfig(BaseModel):
     kind: str = "heuristic"
     artifact: Path | None = Field(None, description="A router file from `hybridlm train router` (kind: learned).")
     threshold: float = Field(0.5, ge=0.0, le=1.0)
+    resamples: int = Field(
+        0, ge=0, le=8,
+        description="Router kind 'selfcheck': extra answers the small model samples and compares with its draft "
+                    "(self-consistency); 0 reads the draft's token log-probabilities only.",
+    )
     local_tier: str = "slm"
     remote_tier: str = "llm"
     fallback: bool = Field(True, description="Serve from the local tier when the remote tier fails.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ from hybridlm.rag.grounded import NO_SOURCE_ANSWER, NO_SOURCE_TIER, GroundedAnsw
 from hybridlm.rag.store import STORE_FILE
 from hybridlm.routing.base import Router, Score, last_user_text
 from hybridlm.routing.registry import build_router
+from hybridlm.routing.selfcheck import SAMPLE_TEMPERATURE
 from hybridlm.telemetry import RequestLog, default_log_path
 from hybridlm.skills.faq import KB_FILE
 from hybridlm.skills.support import SupportPolicy
@@ -36,7 +37,10 @@ CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the dr
 class DraftVerifier(Protocol):
     """A router that judges the small model's draft instead of the bare prompt (a cascade)."""
 
-    def verify(self, messages: list[Message], answer: str) -> Score: ...
+    wants_logprobs: bool  # the draft must carry its token log-probabilities
+    resamples: int  # extra answers of the small model the verifier compares with the draft
+
+    def verify(self, messages: list[Message], draft: Completion, samples: Sequence[str] = ()) -> Score: ...
 
 
 class Pipeline:
@@ -224,6 +228,11 @@ class Pipeline:
             return [{"role": "system", "content": trace.system_note}, *messages]
         return messages
 
+    @staticmethod
+    def _drafting(trace: Trace) -> bool:
+        """Is this call a cascade's draft, to be verified before anyone sees it?"""
+        return trace.decision is not None and trace.decision.reason == CASCADE_REASON
+
     def _canned(self, trace: Trace, messages: list[Message]) -> Completion:
         text = trace.canned_answer or ""
         usage = Usage(estimate_prompt_tokens(messages), estimate_tokens(text))  # what a model would have used
@@ -236,15 +245,18 @@ class Pipeline:
             self._account(trace, result.model, result.usage)
             self._keep_answer(trace, result.text)
             return result
+        drafting = self._drafting(trace)
+        wants_logprobs = drafting and isinstance(self.router, DraftVerifier) and self.router.wants_logprobs
+        first_params = replace(params, logprobs=True) if wants_logprobs else params
         try:
-            result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), params)
+            result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), first_params)
         except BackendError as err:
             if not self._may_fall_back(trace, err):
                 raise
             self.mark_fallback(trace, err.message)
             result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), params)
         self._account(trace, result.model, result.usage)
-        if trace.decision is not None and trace.decision.reason == CASCADE_REASON:
+        if drafting:
             result = await self._verify_draft(messages, params, trace, result)
         if trace.grounding is not None and trace.grounding.sources and self.config.rag.check_answers:
             result = await self._verify_grounded(messages, params, trace, result)
@@ -271,11 +283,27 @@ class Pipeline:
         if self.config.server.store_text:
             trace.answer_text = text
 
+    async def _resample(self, messages: list[Message], params: GenerationParams, trace: Trace,
+                        draft: Completion) -> list[str]:
+        """More answers of the small model at a higher temperature, for a self-consistency check; paid for."""
+        assert isinstance(self.router, DraftVerifier)
+        spent, texts = [draft.usage], []
+        for i in range(self.router.resamples):
+            params_i = replace(params, temperature=SAMPLE_TEMPERATURE, seed=i + 1, logprobs=False)
+            sample = await self.backends[self.local_tier].complete(self._for_tier(trace, messages), params_i)
+            spent.append(sample.usage)
+            texts.append(sample.text)
+        if texts:
+            self._account(trace, draft.model, Usage(sum(u.prompt_tokens for u in spent),
+                                                    sum(u.completion_tokens for u in spent)))
+        return texts
+
     async def _verify_draft(self, messages: list[Message], params: GenerationParams, trace: Trace,
                             draft: Completion) -> Completion:
         """Cascade: keep the small model's draft, or pay for the large model when the verifier doubts it."""
         assert isinstance(self.router, DraftVerifier) and trace.decision is not None
-        verdict = self.router.verify(messages, draft.text)
+        samples = await self._resample(messages, params, trace, draft)
+        verdict = self.router.verify(messages, draft, samples)
         threshold = trace.decision.threshold or 0.0
         escalate = verdict.value >= threshold
         reason = (f"cascade: draft verifier score {verdict.value:.2f} {'>=' if escalate else '<'} threshold "
@@ -309,8 +337,7 @@ class Pipeline:
         that answers is known.
         """
         assert trace.tier is not None, "plan() first"
-        checked_first = trace.grounding is not None or (trace.decision is not None
-                                                        and trace.decision.reason == CASCADE_REASON)
+        checked_first = trace.grounding is not None or self._drafting(trace)
         if trace.tier in CANNED_TIERS or checked_first:  # the whole answer is needed before any of it is sent
             return self._replay(await self.complete(messages, params, trace))
         try:

@@ -32,6 +32,11 @@ class Completion:
     model: str
     usage: Usage
     finish_reason: str = "stop"
+    token_logprobs: tuple[float, ...] | None = None  # the model's log-probability of each token it wrote, if asked
+
+    @property
+    def mean_logprob(self) -> float | None:
+        return sum(self.token_logprobs) / len(self.token_logprobs) if self.token_logprobs else None
 
 
 @dataclass(frozen=True)

@@ -64,11 +64,12 @@ class Upstream:
         return f"http://{LOOPBACK}:{self.port}/v1"
 
 
-def start_llama_server(workdir: Path) -> Upstream:
+def start_llama_server(workdir: Path, *options: str) -> Upstream:
+    """`python -m llama_cpp.server` with the bundled SmolLM2; `options` are more of its flags."""
     port = free_port()
     log_file = workdir / f"llama-server-{port}.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()), "--host", LOOPBACK,
-           "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"]
+           "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", *options]
     with log_file.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)

@@ -13,6 +13,7 @@ from hybridlm.evaluation.router_eval import embed
 from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import KINDS, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
+from hybridlm.types import Completion, Usage
 from tests.conftest import DATA
 from tests.integration.commands import hybridlm, last_json
 
@@ -23,11 +24,13 @@ DC_TEST = DATA / "llmrouter" / "dcrouter_test.json"
 HARD = [{"role": "user", "content": "Find the number of real roots of x^4 - 4x^2 + 2 = 0.\nA. 0\nB. 2\nC. 3\nD. 4\nAnswer:"}]
 
 
+def draft(text: str) -> Completion:
+    return Completion(text=text, model="slm", usage=Usage())
 
 
 def test_loaders_read_every_shipped_format() -> None:
     mmlu = load_outcomes(MMLU)
-    assert len(mmlu) == 480 - 0 or len(mmlu) < 480  # contaminated prompts dropped, if any
+    assert len(mmlu) == 437
     assert set(mmlu.categories) == {"high_school_mathematics", "marketing", "college_physics", "sociology"}
     gsm = load_outcomes(GSM8K)
     assert gsm.models[gsm.pair()[1]] == "gpt-4-1106-preview"
@@ -35,6 +38,19 @@ def test_loaders_read_every_shipped_format() -> None:
     assert len(dc.models) == 9 and dc.costs.shape == (400, 9)
     with pytest.raises(OutcomeDataError, match="cannot tell the format"):
         load_outcomes(Path(__file__))
+
+
+def test_contaminated_prompts_are_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "routellm"
+    (folder / "mmlu").mkdir(parents=True)
+    (folder / "contaminated").mkdir()
+    source = MMLU / "mmlu_marketing.csv"
+    (folder / "mmlu" / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    clean = load_outcomes(folder / "mmlu")
+    leaked = clean.prompts[3]
+    (folder / "contaminated" / "mmlu.jsonl").write_text(json.dumps({"eval_prompt": leaked}) + "\n", encoding="utf-8")
+    kept = load_outcomes(folder / "mmlu")
+    assert len(kept) == len(clean) - 1 and leaked not in kept.prompts
 
 
 TRAINING_DATA = {"multi": DC_TRAIN, "cascade": GSM8K}
@@ -51,7 +67,7 @@ def test_each_router_trains_saves_loads_and_routes(kind: str, tmp_path: Path) ->
     if isinstance(router, CascadeRouter):
         drafts = data.responses[data.models[0]][:25]
         assert np.allclose(router.score_pairs(data.prompts[:25], drafts), loaded.score_pairs(data.prompts[:25], drafts))  # type: ignore[union-attr]
-        score = loaded.verify(HARD, "x^2 = 2 so 2 + 2 = 5 roots, maybe")  # type: ignore[union-attr]
+        score = loaded.verify(HARD, draft("x^2 = 2 so 2 + 2 = 5 roots, maybe"))  # type: ignore[union-attr]
     else:
         prompts = data.prompts[:25]
         assert np.allclose(router.score_texts(prompts), loaded.score_texts(prompts))  # type: ignore[union-attr]
@@ -63,8 +79,8 @@ def test_each_router_trains_saves_loads_and_routes(kind: str, tmp_path: Path) ->
 def test_cascade_verifier_doubts_drafts_with_wrong_arithmetic() -> None:
     router = fit_router("cascade", load_outcomes(GSM8K), None, "minilm-static")
     prompt = [{"role": "user", "content": "Tom has 16 apples and eats 3. How many are left?"}]
-    good = router.verify(prompt, "He has 16 - 3 = 13 apples left.\n#### 13")  # type: ignore[union-attr]
-    bad = router.verify(prompt, "He has 16 - 3 = 12 apples left, I think.")  # type: ignore[union-attr]
+    good = router.verify(prompt, draft("He has 16 - 3 = 13 apples left.\n#### 13"))  # type: ignore[union-attr]
+    bad = router.verify(prompt, draft("He has 16 - 3 = 12 apples left, I think."))  # type: ignore[union-attr]
     assert bad.value > good.value
     assert "equations_wrong" in bad.contributions or "any_equation_wrong" in bad.contributions
 

@@ -28,6 +28,7 @@ class GenerationParams:
     top_p: float | None = None
     stop: list[str] | None = None
     seed: int | None = None
+    logprobs: bool = False  # ask for each produced token's log-probability (a cascade's self-check reads them)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_openai(self) -> dict[str, Any]:
@@ -36,6 +37,8 @@ class GenerationParams:
             value = getattr(self, key)
             if value is not None:
                 body[key] = value
+        if self.logprobs:  # top_logprobs 0: the chosen tokens only (llama.cpp's server needs it said)
+            body["logprobs"], body["top_logprobs"] = True, 0
         return body
 
 

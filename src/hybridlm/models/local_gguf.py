@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hybridlm.models.base import BackendError, GenerationParams
@@ -46,6 +47,27 @@ class LocalOptions(BaseModel):
     n_threads: int | None = Field(None, gt=0)
     seed: int = 0
     repeat_penalty: float = Field(1.15, gt=0, description="Small models loop without it.")
+
+
+class TokenLogprobs:
+    """A llama.cpp logits processor that notes the log-probability of each token the model produces.
+
+    llama.cpp hands a processor the logits of the next token; the token actually chosen shows up
+    as the last input id of the following call, so each step scores the previous step's choice.
+    The model's own distribution is read before any sampling penalty changes it. The final
+    token (end of text, or the last one when `max_tokens` cuts the answer) is not scored.
+    """
+
+    def __init__(self) -> None:
+        self.logprobs: list[float] = []
+        self._previous: np.ndarray | None = None
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self._previous is not None:
+            self.logprobs.append(float(self._previous[int(input_ids[-1])]))
+        top = float(scores.max())
+        self._previous = scores - (top + float(np.log(np.exp(scores - top).sum())))
+        return scores
 
 
 class _StopFlag:
@@ -95,9 +117,11 @@ class LocalGGUFBackend:
 
     def _complete_sync(self, messages: list[Message], params: GenerationParams) -> Completion:
         llama = self.load()
+        recorder = TokenLogprobs() if params.logprobs else None
+        extra: dict[str, Any] = {"logits_processor": [recorder]} if recorder else {}
         with self._call_lock:
             try:
-                out = llama.create_chat_completion(messages=messages, **self._kwargs(params))
+                out = llama.create_chat_completion(messages=messages, **self._kwargs(params), **extra)
             except ValueError as err:
                 raise BackendError("invalid_request", f"{self.model_name}: {err}", 400) from err
         choice = out["choices"][0]
@@ -107,6 +131,7 @@ class LocalGGUFBackend:
             model=self.model_name,
             usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
             finish_reason=choice.get("finish_reason") or "stop",
+            token_logprobs=tuple(recorder.logprobs) if recorder else None,
         )
 
     async def complete(self, messages: list[Message], params: GenerationParams) -> Completion:

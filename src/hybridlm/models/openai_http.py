@@ -84,7 +84,7 @@ class OpenAIBackend:
             raise self._failure(err) from err
         usage = _usage(data.get("usage")) or Usage(estimate_prompt_tokens(messages), estimate_tokens(text))
         return Completion(text=text, model=data.get("model") or self.model_name, usage=usage,
-                          finish_reason=choice.get("finish_reason") or "stop")
+                          finish_reason=choice.get("finish_reason") or "stop", token_logprobs=_token_logprobs(choice))
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
         request = self._client.build_request("POST", self._url, content=self._body(messages, params, stream=True))
@@ -126,3 +126,14 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _token_logprobs(choice: dict[str, Any]) -> tuple[float, ...] | None:
+    """`choices[0].logprobs.content[*].logprob` of the OpenAI format, when the server sent them."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        return None
+    try:
+        return tuple(float(item["logprob"]) for item in content)
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -22,7 +22,7 @@ from hybridlm.routing.features import NAMES as PROMPT_NAMES
 from hybridlm.routing.features import feature_matrix
 from hybridlm.routing.heads import LogisticHead, Percentiles
 from hybridlm.routing.outcomes import OutcomeDataError, OutcomeSet
-from hybridlm.types import Message
+from hybridlm.types import Completion, Message
 
 FEATURE_NAMES = (*answer_features.NAMES, *(f"prompt_{n}" for n in PROMPT_NAMES))
 
@@ -32,6 +32,8 @@ class CascadeRouter:
 
     kind = "cascade"
     name = "cascade"
+    wants_logprobs = False  # it reads the draft's text
+    resamples = 0
 
     def __init__(self, verifier: LogisticHead, scale: Percentiles, header: dict[str, Any]) -> None:
         self.verifier = verifier
@@ -49,9 +51,8 @@ class CascadeRouter:
         """Before a draft exists the cascade always starts with the small model."""
         return Score(0.0, {"cascade_draft_first": 0.0})
 
-    def verify(self, messages: list[Message], answer: str) -> Score:
-        prompt = last_user_text(messages)
-        X = self.matrix([prompt], [answer])
+    def verify(self, messages: list[Message], draft: Completion, samples: Sequence[str] = ()) -> Score:
+        X = self.matrix([last_user_text(messages)], [draft.text])
         value = float(self.scale(self.verifier.probability(X))[0])
         pushes = self.verifier.contributions(X)[0]
         top = np.argsort(-np.abs(pushes))[:4]

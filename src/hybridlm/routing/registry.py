@@ -19,9 +19,16 @@ def _learned(config: RouterConfig) -> Router:
     return load_router(config.artifact.expanduser())
 
 
+def _selfcheck(config: RouterConfig) -> Router:
+    from hybridlm.routing.selfcheck import SelfCheckRouter
+
+    return SelfCheckRouter(config.resamples)
+
+
 ROUTERS: dict[str, Callable[[RouterConfig], Router]] = {
     "heuristic": lambda config: HeuristicRouter(),
     "learned": _learned,
+    "selfcheck": _selfcheck,
 }
 
 
