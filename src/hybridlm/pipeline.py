@@ -275,7 +275,7 @@ class Pipeline:
             return fixed.text
 
         text = await self.rag.verify(trace.grounding, messages, answer.text, ask)
-        usage = Usage(sum(u.prompt_tokens for u in spent), sum(u.completion_tokens for u in spent))
+        usage = sum(spent, Usage())
         self._account(trace, answer.model, usage)
         return replace(answer, text=text, usage=usage)
 
@@ -294,8 +294,7 @@ class Pipeline:
             spent.append(sample.usage)
             texts.append(sample.text)
         if texts:
-            self._account(trace, draft.model, Usage(sum(u.prompt_tokens for u in spent),
-                                                    sum(u.completion_tokens for u in spent)))
+            self._account(trace, draft.model, sum(spent, Usage()))
         return texts
 
     async def _verify_draft(self, messages: list[Message], params: GenerationParams, trace: Trace,
