@@ -44,23 +44,25 @@ class DraftVerifier(Protocol):
 
 
 class Pipeline:
-    def __init__(self, config: Config, backends: dict[str, ChatBackend], router: Router, log: RequestLog) -> None:
+    def __init__(self, config: Config, backends: dict[str, ChatBackend], router: Router, log: RequestLog,
+                 support: SupportPolicy | None = None) -> None:
         self.config = config
         self.backends = backends
         self.router = router
         self.log = log
         self._sampler = random.Random(0)
         self._shadows: set[asyncio.Task[None]] = set()
-        self._support: SupportPolicy | None = None
+        self._support = support  # None: built from the config's support section on first use
         self._rag: GroundedAnswers | None = None
         self._fact_checker: FactChecker | None = None
 
     @classmethod
-    def from_config(cls, config: Config, log: RequestLog | None = None) -> Pipeline:
+    def from_config(cls, config: Config, log: RequestLog | None = None,
+                    support: SupportPolicy | None = None) -> Pipeline:
         backends = {name: build_backend(t.backend, t.options) for name, t in config.tiers.items()}
         router = build_router(config.router)
         log = log or RequestLog(default_log_path(config.resolved_data_dir()))
-        return cls(config, backends, router, log)
+        return cls(config, backends, router, log, support)
 
     def warm_up(self) -> None:
         """Load what loads lazily (the embedded model, the router's encoder) before traffic arrives."""

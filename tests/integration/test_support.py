@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from hybridlm.evaluation.intent_eval import load_intent_data
 from hybridlm.skills.faq import KnowledgeBase, KnowledgeBaseError, read_faqs
 from hybridlm.skills.intent import IntentModel, fit_intent
 from hybridlm.skills.sentiment import analyse
 from hybridlm.skills.support import SupportPolicy
+from hybridlm.telemetry import RequestLog
 from tests.conftest import DATA
 from tests.integration.commands import hybridlm, last_json
 from tests.integration.servers import Upstream, hybrid_config, start_gateway, stop
@@ -135,12 +138,37 @@ def test_gateway_support_profile_answers_from_the_kb_without_a_model(upstream: U
 
 
 def test_demo_support_runs_offline_and_writes_its_report(tmp_path: Path) -> None:
-    summary = last_json(hybridlm("demo", "support", "--limit", "40", "--out", str(tmp_path / "demo"), "--json"))
+    summary = last_json(hybridlm("demo", "support", "--limit", "40", "--answers", "3", "--out", str(tmp_path / "demo"),
+                                 "--json"))
     assert summary["queries"] == 40
     assert sum(summary[f"share_{a}"] for a in ("faq", "flow", "slm", "llm")) == pytest.approx(1.0)
     assert summary["all_llm_cost_usd"] > summary["cost_usd"]
     assert (tmp_path / "demo" / "support-demo.png").stat().st_size > 10_000
     assert "Support desk demo" in (tmp_path / "demo" / "support-demo.html").read_text()
+    assert summary["answered"] == 3 and "llm" not in summary["answered_by"]  # no LLM configured: nothing sent
+    assert summary["answered_cost_usd"] == 0.0
+
+
+def test_demo_support_sends_escalations_to_the_configured_llm(upstream: Upstream, tmp_path: Path) -> None:
+    config = hybrid_config(upstream.base_url)
+    config["support"] = {"min_intent_confidence": 0.999}  # hardly any intent is sure enough: most queries escalate
+    config_file = tmp_path / "hybridlm.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    out = tmp_path / "demo"
+    summary = last_json(hybridlm("demo", "support", "--limit", "60", "--answers", "4", "--config", str(config_file),
+                                 "--out", str(out), "--json"))
+    transcripts = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
+    assert summary["answered"] == len(transcripts) == 4
+    assert sum(summary["answered_by"].values()) == 4 and summary["answered_by"].get("llm", 0) >= 1
+    assert summary["answered_cost_usd"] > 0 and summary["escalations_not_sent"] == 0
+    sent = [t for t in transcripts if t["tier"] == "llm"]
+    assert all(t["answer"] and t["cost_usd"] > 0 and t["reason"].startswith("support:") for t in sent)
+    assert "queries answered through the pipeline" in (out / "support-demo.html").read_text()
+    log = RequestLog(out / "requests.db")
+    try:
+        assert {r["tier"] for r in log.recent(10)} == set(summary["answered_by"]) and len(log.recent(10)) == 4
+    finally:
+        log.close()
 
 
 def test_bad_flow_files_name_file_and_line(tmp_path: Path) -> None:

@@ -149,11 +149,16 @@ app.add_typer(demo_app, name="demo")
 def demo_support(
     limit: Annotated[Optional[int], typer.Option(help="Only the first N test queries.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the HTML report and PNG plots.")] = Path("support-demo"),
+    answers: Annotated[int, typer.Option(
+        min=0, help="Also answer N of the queries (spread over the stream) for real through the gateway's pipeline: FAQ and flow replies, "
+                    "the embedded SLM's answers, escalations sent to the configured LLM (none configured: the SLM "
+                    "answers them, marked). Logged to OUT/requests.db.")] = 0,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A sample bank's support desk over BANKING77's test queries: share handled by FAQ / SLM / LLM,
-    local accuracy, cost against all-LLM, latency, top escalation reasons. Offline."""
+    local accuracy, cost against all-LLM, latency, top escalation reasons. Offline unless an LLM is configured
+    and --answers is given."""
     from rich.progress import Progress
 
     from hybridlm.demo.report import write_demo_report
@@ -163,6 +168,7 @@ def demo_support(
 
     cfg = load_cli_config(config)
     total = limit or len(load_intent_data(demo_file("banking77_test.csv"))[0])
+    total += min(answers, total)
     try:
         with Progress(console=console, transient=True, disable=as_json) as bar:
             task = bar.add_task("Loading the sample bank...", total=total)
@@ -171,9 +177,9 @@ def demo_support(
                 bar.update(task, description=message)
 
             def step() -> None:
-                bar.update(task, advance=1, description="Customer queries")
+                bar.update(task, advance=1)
 
-            result = run_demo(cfg, limit, say, step)
+            result = run_demo(cfg, limit, say, step, answers, out / "requests.db")
     except HybridLMError as err:
         fail(str(err), 2)
     paths = write_demo_report(result, out)

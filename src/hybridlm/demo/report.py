@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 from hybridlm.demo.support import ACTIONS, DemoResult
@@ -33,12 +34,31 @@ def write_demo_report(result: DemoResult, folder: Path) -> list[Path]:
     fig.savefig(png, dpi=100)
     plt.close(fig)
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
+    written = [png]
+    if result.transcripts:
+        answers = folder / "answers.jsonl"
+        answers.write_text("".join(json.dumps(t.as_dict()) + "\n" for t in result.transcripts), encoding="utf-8")
+        written.append(answers)
     page = folder / "support-demo.html"
     page.write_text(
         "<!doctype html><meta charset=utf-8><title>hybridlm support demo</title>"
         "<body style='font-family:sans-serif;max-width:80em;margin:auto'><h1>Support desk demo</h1>"
         "<p>BANKING77 test queries through the sample bank's support policy. Costs price every escalation "
         f"at ${result.price.input}/{result.price.output} per million input/output tokens.</p>"
-        f"<table border=1 cellpadding=4>{rows}</table><p><img src='{png.name}' style='max-width:100%'></p></body>",
+        f"<table border=1 cellpadding=4>{rows}</table><p><img src='{png.name}' style='max-width:100%'></p>"
+        f"{_transcript_table(result)}</body>",
         encoding="utf-8")
-    return [png, page]
+    return [*written, page]
+
+
+def _transcript_table(result: DemoResult) -> str:
+    if not result.transcripts:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("query", "true intent", "answered by", "why", "answer", "ms", "cost $"))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            t.query, t.true_intent, f"{t.tier} (escalation not sent: {t.fallback})" if t.fallback else t.tier,
+            t.reason, t.answer, t.latency_ms, t.cost_usd)) + "</tr>"
+        for t in result.transcripts)
+    return (f"<h2>{len(result.transcripts)} queries answered through the pipeline</h2>"
+            f"<table border=1 cellpadding=4><tr>{head}</tr>{rows}</table>")

@@ -3,9 +3,11 @@
 The bundled company has a FAQ (faq.yaml), troubleshooting flows (flows.yaml) and intents trained
 from BANKING77's training set; the stream is BANKING77's test set. Each query goes through the
 support policy (sentiment, FAQ match, intent with out-of-scope check): answered from the FAQ,
-started on a flow, answered by the local SLM, or escalated to the LLM. Only the decisions are run here (no answer is generated, nothing is sent): escalations
-are counted, marked and priced. Accuracy of what was handled locally: the FAQ entry's intent, or
-the predicted intent, against the true one.
+started on a flow, answered by the local SLM, or escalated to the LLM. Over the whole stream only
+the decisions are run: escalations are counted, marked and priced. With `answers`, the first
+queries are also answered for real through the gateway's pipeline (`demo/answers.py`).
+Accuracy of what was handled locally: the FAQ entry's intent, or the predicted intent, against
+the true one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hybridlm.config import Config, Price
+from hybridlm.demo.answers import Transcript, answer_queries
 from hybridlm.evaluation.intent_eval import load_intent_data
 from hybridlm.models.base import estimate_tokens
 from hybridlm.models.encoder import cache_dir
@@ -48,6 +51,7 @@ class DemoResult:
     cost_usd: float = 0.0
     all_llm_cost_usd: float = 0.0
     price: Price = field(default_factory=lambda: REFERENCE_PRICE)
+    transcripts: list[Transcript] = field(default_factory=list)  # queries answered for real
 
     @property
     def local_accuracy(self) -> float:
@@ -65,6 +69,18 @@ class DemoResult:
             "all_llm_cost_usd": round(self.all_llm_cost_usd, 6),
             "saved_share": round(1 - self.cost_usd / self.all_llm_cost_usd, 4) if self.all_llm_cost_usd else 0.0,
             "top_escalation_reasons": dict(self.reasons.most_common(5)),
+            **(self._answered() if self.transcripts else {}),
+        }
+
+    def _answered(self) -> dict[str, float | int | dict[str, int]]:
+        latency = np.array([t.latency_ms for t in self.transcripts])
+        return {
+            "answered": len(self.transcripts),
+            "answered_by": dict(Counter(str(t.tier) for t in self.transcripts)),
+            "escalations_not_sent": sum(t.fallback is not None for t in self.transcripts),  # LLM missing or down
+            "answer_latency_p50_ms": round(float(np.percentile(latency, 50)), 1),
+            "answer_latency_p95_ms": round(float(np.percentile(latency, 95)), 1),
+            "answered_cost_usd": round(sum(t.cost_usd for t in self.transcripts), 6),
         }
 
 
@@ -86,7 +102,8 @@ def reason_kind(reason: str) -> str:
 
 
 def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
-             step: Callable[[], None] | None = None) -> DemoResult:
+             step: Callable[[], None] | None = None, answers: int = 0, log_path: Path | None = None) -> DemoResult:
+    """Decide every query; answer `answers` of them, spread over the stream, for real, logging them to `log_path`."""
     flows = FlowEngine(read_flows(demo_file("flows.yaml")), FlowStore(cache_dir() / "demo" / "flows.db"))
     policy = SupportPolicy(intent_model(progress), KnowledgeBase(read_faqs(demo_file("faq.yaml")),
                                                                  config.support.faq_threshold),
@@ -98,6 +115,7 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
         texts, labels = texts[:limit], labels[:limit]
     remote = config.remote_tier
     result = DemoResult(price=config.tiers[remote].price if remote else REFERENCE_PRICE)
+    progress("customer queries")
     for number, (text, label) in enumerate(zip(texts, labels, strict=True)):
         conversation = f"demo-{number}"
         start = time.perf_counter()
@@ -117,4 +135,10 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
             result.correct_local += answered == label
         if step:
             step()
+    if answers:
+        progress(f"answering {min(answers, len(texts))} queries through the pipeline")
+        stream = list(zip(texts, labels, strict=True))
+        sample = stream[:: max(1, len(stream) // answers)][:answers]  # spread over the stream, which is sorted by intent
+        result.transcripts = answer_queries(config, policy, sample, log_path or cache_dir() / "demo" / "requests.db",
+                                            step)
     return result
