@@ -104,8 +104,7 @@ class MiniLMEncoder:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
             if missing:
-                vectors = _normalise(self._model.encode(missing, batch_size=32, show_progress_bar=False,
-                                                        convert_to_numpy=True))
+                vectors = self._embed(missing)
                 for text, vector in zip(missing, vectors, strict=True):
                     self._recent[text] = vector
             out = np.stack([self._recent[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
@@ -113,6 +112,25 @@ class MiniLMEncoder:
                 self._recent.move_to_end(text)
             while len(self._recent) > RECENT_TEXTS:
                 self._recent.popitem(last=False)
+        return out
+
+    def _embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Mean-pooled, normalised token states: what sentence-transformers computes for this model,
+        without its per-call overhead (about a millisecond, a tenth of a short query's time)."""
+        import torch
+
+        tokenizer, transformer = self._model.tokenizer, self._model[0].auto_model
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        out = np.empty((len(texts), transformer.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                batch = tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
+                                  max_length=self._model.max_seq_length, return_tensors="pt")
+                states = transformer(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+                pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return out
 
 
