@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from machine import describe, print_table  # benchmarks/machine.py: run as a script, its folder is on the path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.integration.servers import Gateway, _wait_ready, free_port, start_gateway, stop  # noqa: E402
@@ -116,16 +117,13 @@ def main() -> None:
 
     assert set(tiers) == {"llm"}, f"every benchmark request should reach the llm tier, got {tiers}"
     if args.json:
-        print(json.dumps({"machine": platform.processor() or platform.machine(), "results": results}))
+        print(json.dumps({"machine": describe(), "results": results}))
         return
-    print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}")
-    print("| clients | requests | direct median ms | gateway median ms | added median ms | added p99 ms "
-          "| direct req/s | gateway req/s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['concurrency']} | {r['requests']} | {r['direct_median_ms']:.2f} | {r['gateway_median_ms']:.2f} "
-              f"| {r['added_median_ms']:.2f} | {r['added_p99_ms']:.2f} | {r['direct_rps']:.0f} "
-              f"| {r['gateway_rps']:.0f} |")
+    print_table(["clients", "requests", "direct median ms", "gateway median ms", "added median ms", "added p99 ms",
+                 "direct req/s", "gateway req/s"],
+                [[r["concurrency"], r["requests"],
+                  *(f"{r[k]:.2f}" for k in ("direct_median_ms", "gateway_median_ms", "added_median_ms", "added_p99_ms")),
+                  f"{r['direct_rps']:.0f}", f"{r['gateway_rps']:.0f}"] for r in results])
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 from hybridlm.factcheck.detector import FactChecker
 from hybridlm.rag.grading import RelevanceGrader
+
+from machine import print_table  # benchmarks/machine.py: run as a script, its folder is on the path
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,11 +55,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print("| questions | grade 5 chunks median ms | p95 | fact-check median ms | p95 |")
-    print("|---|---|---|---|---|")
-    print(f"| {len(rows)} | {result['grade_5_chunks_median_ms']:.1f} | {result['grade_5_chunks_p95_ms']:.1f} "
-          f"| {result['factcheck_median_ms']:.1f} | {result['factcheck_p95_ms']:.1f} |")
+    print_table(["questions", "grade 5 chunks median ms", "p95", "fact-check median ms", "p95"],
+                [[len(rows), *(f"{result[k]:.1f}" for k in ("grade_5_chunks_median_ms", "grade_5_chunks_p95_ms",
+                                                             "factcheck_median_ms", "factcheck_p95_ms"))]])
 
 
 if __name__ == "__main__":

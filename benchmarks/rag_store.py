@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from hybridlm.rag.store import KnowledgeStore
+
+from machine import print_table  # benchmarks/machine.py: run as a script, its folder is on the path
 
 
 def main() -> None:
@@ -56,11 +56,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print("| documents | chunks | ingest chunks/s | query median ms | recall@1 | recall@3 | recall@5 |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| {len(files)} | {chunks} | {result['chunks_per_s']:.0f} | {result['query_median_ms']:.1f} "
-          f"| {result['recall_at_1']:.3f} | {result['recall_at_3']:.3f} | {result['recall_at_5']:.3f} |")
+    print_table(["documents", "chunks", "ingest chunks/s", "query median ms", "recall@1", "recall@3", "recall@5"],
+                [[len(files), chunks, f"{result['chunks_per_s']:.0f}", f"{result['query_median_ms']:.1f}",
+                  *(f"{result[f'recall_at_{k}']:.3f}" for k in (1, 3, 5))]])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ from hybridlm.evaluation.router_eval import embed, two_model_result
 from hybridlm.models.encoder import minilm_path
 from hybridlm.routing.learned import fit_router
 from hybridlm.routing.outcomes import load_outcomes
+
+from machine import print_table  # benchmarks/machine.py: run as a script, its folder is on the path
 
 
 def semantic_router_scorer(train_prompts: list[str], gains: np.ndarray) -> Callable[[list[str]], np.ndarray]:
@@ -103,13 +104,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"train": args.train, "test": args.test, "rows": rows}))
         return
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"MMLU outcomes: {args.train} train / {args.test} test prompts, {args.timed} timed one at a time")
-    print("| router | batch-1 median ms | batch-1 p99 ms | batched queries/s | APGR | CPT(50%) |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['router']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | {r['batched_qps']:.0f} "
-              f"| {r['apgr']:.3f} | {100 * r['cpt50']:.1f}% |")
+    print_table(["router", "batch-1 median ms", "batch-1 p99 ms", "batched queries/s", "APGR", "CPT(50%)"],
+                [[r["router"], f"{r['median_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['batched_qps']:.0f}",
+                  f"{r['apgr']:.3f}", f"{100 * r['cpt50']:.1f}%"] for r in rows],
+                f"MMLU outcomes: {args.train} train / {args.test} test prompts, {args.timed} timed one at a time")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 
@@ -22,6 +20,8 @@ from hybridlm.evaluation.intent_eval import load_intent_data
 from hybridlm.skills.faq import KnowledgeBase, read_faqs
 from hybridlm.skills.sentiment import analyse
 from hybridlm.skills.support import SupportPolicy
+
+from machine import print_table  # benchmarks/machine.py: run as a script, its folder is on the path
 
 
 def main() -> None:
@@ -65,12 +65,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print("| queries | batch-1 median ms | batch-1 p95 ms | batched queries/s (batch %d) | sentiment alone, queries/s |"
-          % args.batch)
-    print("|---|---|---|---|---|")
-    print(f"| {len(texts)} | {result['batch1_median_ms']:.2f} | {result['batch1_p95_ms']:.2f} | {batched_qps:.0f} "
-          f"| {sentiment_qps:.0f} |")
+    print_table(["queries", "batch-1 median ms", "batch-1 p95 ms", f"batched queries/s (batch {args.batch})",
+                 "sentiment alone, queries/s"],
+                [[len(texts), f"{result['batch1_median_ms']:.2f}", f"{result['batch1_p95_ms']:.2f}",
+                  f"{batched_qps:.0f}", f"{sentiment_qps:.0f}"]])
 
 
 if __name__ == "__main__":

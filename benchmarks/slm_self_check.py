@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -28,6 +26,8 @@ from hybridlm.models.base import GenerationParams
 from hybridlm.models.local_gguf import LocalGGUFBackend, LocalOptions
 from hybridlm.routing.selfcheck import SAMPLE_TEMPERATURE, SelfCheckRouter, overlap
 from hybridlm.types import Message
+
+from machine import describe  # benchmarks/machine.py: run as a script, its folder is on the path
 
 INSTRUCTION = "Answer the question with a short phrase taken from the passage."
 
@@ -106,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     result = asyncio.run(run(rows[: args.questions], args.samples))
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
+    result["machine"] = describe()
     print(json.dumps(result, indent=1))
 
 

@@ -36,6 +36,13 @@ class Router(Protocol):
     def score(self, messages: list[Message]) -> Score: ...
 
 
+class DraftsFirst:
+    """Base of the cascades: before a draft exists, the small model always starts."""
+
+    def score(self, messages: list[Message]) -> Score:
+        return Score(0.0, {"cascade_draft_first": 0.0})
+
+
 def message_text(message: Message) -> str:
     """The text of a message whether `content` is a string or a list of typed parts."""
     content = message.get("content")

@@ -17,7 +17,7 @@ import numpy as np
 
 from hybridlm.artifacts import ArtifactError
 from hybridlm.routing import answer_features, artifact
-from hybridlm.routing.base import Score, last_user_text
+from hybridlm.routing.base import DraftsFirst, Score, last_user_text
 from hybridlm.routing.features import NAMES as PROMPT_NAMES
 from hybridlm.routing.features import feature_matrix
 from hybridlm.routing.heads import LogisticHead, Percentiles
@@ -27,7 +27,7 @@ from hybridlm.types import Completion, Message
 FEATURE_NAMES = (*answer_features.NAMES, *(f"prompt_{n}" for n in PROMPT_NAMES))
 
 
-class CascadeRouter:
+class CascadeRouter(DraftsFirst):
     """Scores a (prompt, draft answer) pair; `score()` alone cannot know before the draft exists."""
 
     kind = "cascade"
@@ -46,10 +46,6 @@ class CascadeRouter:
 
     def score_pairs(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
         return self.scale(self.verifier.probability(self.matrix(prompts, answers)))
-
-    def score(self, messages: list[Message]) -> Score:
-        """Before a draft exists the cascade always starts with the small model."""
-        return Score(0.0, {"cascade_draft_first": 0.0})
 
     def verify(self, messages: list[Message], draft: Completion, samples: Sequence[str] = ()) -> Score:
         X = self.matrix([last_user_text(messages)], [draft.text])

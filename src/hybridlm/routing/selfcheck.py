@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 
 from hybridlm.factcheck.text import stems
-from hybridlm.routing.base import Score
+from hybridlm.routing.base import DraftsFirst, Score
 from hybridlm.types import Completion, Message
 
 SAMPLE_TEMPERATURE = 0.8
@@ -42,7 +42,7 @@ def agreement(draft: str, samples: Sequence[str]) -> float:
     return sum(overlap(draft, s) for s in samples) / len(samples) if samples else 1.0
 
 
-class SelfCheckRouter:
+class SelfCheckRouter(DraftsFirst):
     """A draft verifier from the small model's own signals; needs no router file."""
 
     kind = "selfcheck"
@@ -51,10 +51,6 @@ class SelfCheckRouter:
 
     def __init__(self, resamples: int = 0) -> None:
         self.resamples = resamples
-
-    def score(self, messages: list[Message]) -> Score:
-        """Before a draft exists the cascade always starts with the small model."""
-        return Score(0.0, {"cascade_draft_first": 0.0})
 
     def verify(self, messages: list[Message], draft: Completion, samples: Sequence[str] = ()) -> Score:
         if not draft.token_logprobs:
