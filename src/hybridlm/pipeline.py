@@ -169,6 +169,8 @@ class Pipeline:
             trace.system_note = self.support.note_for_llm(decision)
             if reason := self.remote_unavailable():
                 self.mark_fallback(trace, reason)
+        elif decision.action == "slm":
+            trace.system_note = self.support.note_for_slm(decision)
 
     def _plan_rag(self, messages: list[Message], trace: Trace) -> bool:
         """Ground the question; False when it is settled already (nothing relevant: say so)."""
@@ -223,10 +225,10 @@ class Pipeline:
         )
 
     def _for_tier(self, trace: Trace, messages: list[Message]) -> list[Message]:
-        """Grounded answers get their sources; the LLM also gets the local skills' findings, as a system note."""
+        """Grounded answers get their sources; support answers get the local skills' brief, as a system note."""
         if trace.grounding is not None and trace.grounding.sources:
             return trace.grounding.messages(messages)
-        if trace.system_note and trace.tier == self.remote_tier:
+        if trace.system_note:
             return [{"role": "system", "content": trace.system_note}, *messages]
         return messages
 

@@ -102,7 +102,7 @@ class Trace:
     error_code: str | None = None
     prompt_preview: str = ""
     canned_answer: str | None = None  # a knowledge-base answer: no model is called
-    system_note: str | None = None  # what local skills found, for the LLM
+    system_note: str | None = None  # hybrid/support: what the local skills found, for the model that answers
     prompt_text: str | None = None
     answer_text: str | None = None
     shadow_of: str | None = None

@@ -109,6 +109,19 @@ def test_support_policy_routes_faq_slm_and_llm(intents: IntentModel, tmp_path: P
     assert action("Please write a summary of my case for the complaints team")[0] == "llm"
 
 
+def test_slm_answers_with_the_near_faq_entry_as_its_guidance(intents: IntentModel, tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").write_text(FAQ_YAML)
+    strict = SupportPolicy(intents, KnowledgeBase(read_faqs(tmp_path / "faq.yaml"), 0.99))  # near misses only
+    near = strict.decide([{"role": "user", "content": "I'd like to change my PIN, what do I do?"}])
+    assert near.action == "slm" and near.faq is not None and near.reply is None
+    note = SupportPolicy.note_for_slm(near)
+    assert "about: change pin" in note and "Change it at any ATM with your current PIN." in note
+    unrelated = strict.decide([{"role": "user", "content": "My card still hasn't arrived, where is it?"}])
+    assert unrelated.action == "slm" and unrelated.faq is None
+    assert "about: card arrival" in SupportPolicy.note_for_slm(unrelated)
+    assert "help text" not in SupportPolicy.note_for_slm(unrelated)
+
+
 def test_gateway_support_profile_answers_from_the_kb_without_a_model(upstream: Upstream, intents: IntentModel,
                                                                       tmp_path: Path) -> None:
     (tmp_path / "faq.yaml").write_text(FAQ_YAML)

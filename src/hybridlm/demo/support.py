@@ -131,7 +131,10 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
             result.reasons[reason_kind(decision.reason)] += 1
         else:
             result.local += 1
-            answered = decision.faq.faq.intent if decision.faq else decision.signals.get("intent")  # flows start by intent
+            if decision.action == "faq" and decision.faq:
+                answered = decision.faq.faq.intent
+            else:
+                answered = decision.signals.get("intent")  # flows start by intent
             result.correct_local += answered == label
         if step:
             step()

@@ -6,7 +6,9 @@ confident FAQ match that the intent model does not contradict -> the knowledge b
 model call; an out-of-scope message, an
 unsure intent, two intents at once or a long multi-part message -> LLM; a routine intent with a
 flow starts it; any other routine intent -> SLM. The LLM gets
-the small models' signals (intent, sentiment, FAQ near-miss) in a system note.
+the small models' signals (intent, sentiment, FAQ near-miss) in a system note; the SLM gets the
+intent and, when a FAQ entry about the same intent comes close, its answer as guidance, so a
+small model answers from the company's own text instead of from its imagination.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hybridlm.skills.sentiment import Sentiment, analyse
 from hybridlm.types import Message
 
 Action = Literal["faq", "flow", "slm", "llm"]
+GUIDANCE_SIMILARITY = 0.5  # a FAQ answer this close and about the same intent guides the SLM
 SUMMARY = re.compile(r"\b(summar(y|ise|ize)|report|recap|overview of (our|my|this) (conversation|case|ticket))\b",
                      re.IGNORECASE)
 
@@ -32,7 +35,7 @@ class SupportDecision:
     action: Action
     reason: str
     signals: dict[str, Any] = field(default_factory=dict)
-    faq: FAQMatch | None = None
+    faq: FAQMatch | None = None  # the FAQ answered (action faq), or guides the SLM (action slm)
     reply: str | None = None  # the canned answer of a FAQ or flow step: no model call
 
 
@@ -99,7 +102,20 @@ class SupportPolicy:
                 return llm(turn.reason)
             return SupportDecision("flow", f"routine intent '{intent.label}' ({intent.confidence:.2f}) starts "
                                            f"{turn.reason.removeprefix('flow ')}", signals, reply=turn.reply)
-        return SupportDecision("slm", f"routine intent '{intent.label}' ({intent.confidence:.2f})", signals)
+        guide = faq if faq and faq.similarity >= GUIDANCE_SIMILARITY and agrees else None
+        return SupportDecision("slm", f"routine intent '{intent.label}' ({intent.confidence:.2f})", signals, guide)
+
+    @staticmethod
+    def note_for_slm(decision: SupportDecision) -> str:
+        """The SLM's brief: what the customer wants and the company's own answer to build on."""
+        topic = str(decision.signals.get("intent", "")).replace("_", " ")
+        note = "You are a customer support assistant. Reply in two or three short, polite sentences."
+        if topic:
+            note += f" The customer's request is about: {topic}."
+        if decision.faq:
+            note += (f" Base your reply on the company's help text and add nothing it does not say: "
+                     f"\"{decision.faq.faq.answer}\"")
+        return note
 
     @staticmethod
     def note_for_llm(decision: SupportDecision) -> str:
