@@ -45,6 +45,7 @@ class DemoResult:
     queries: int = 0
     handled: Counter[str] = field(default_factory=Counter)  # faq / flow / slm / llm
     correct_local: int = 0
+    guided: int = 0  # SLM answers briefed with a near FAQ entry's answer
     local: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
@@ -63,6 +64,7 @@ class DemoResult:
             "queries": self.queries,
             **{f"share_{k}": round(self.handled[k] / max(1, self.queries), 4) for k in ACTIONS},
             "local_accuracy": round(self.local_accuracy, 4),
+            "slm_with_faq_guidance": self.guided,
             "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
             "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
             "cost_usd": round(self.cost_usd, 6),
@@ -131,6 +133,7 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
             result.reasons[reason_kind(decision.reason)] += 1
         else:
             result.local += 1
+            result.guided += decision.action == "slm" and decision.faq is not None
             if decision.action == "faq" and decision.faq:
                 answered = decision.faq.faq.intent
             else:
