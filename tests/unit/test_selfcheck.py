@@ -44,3 +44,14 @@ def test_a_sure_draft_is_doubted_less_and_disagreeing_samples_raise_the_doubt() 
 def test_a_draft_without_log_probabilities_cannot_be_judged_and_escalates() -> None:
     verdict = SelfCheckRouter().verify(QUESTION, draft("Paris", None))
     assert verdict.value == 1.0 and "no_token_logprobs" in verdict.contributions
+
+
+def test_openai_format_logprobs_are_read_and_malformed_ones_ignored() -> None:
+    from hybridlm.models.openai_http import _token_logprobs
+
+    content = [{"token": "Par", "logprob": -0.1}, {"token": "is", "logprob": -0.02}]
+    assert _token_logprobs({"logprobs": {"content": content}}) == (-0.1, -0.02)
+    assert _token_logprobs({"logprobs": None}) is None
+    assert _token_logprobs({}) is None
+    assert _token_logprobs({"logprobs": {"content": [{"token": "x"}]}}) is None
+    assert _token_logprobs({"logprobs": {"content": "not a list"}}) is None
