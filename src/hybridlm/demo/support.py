@@ -4,8 +4,9 @@ The bundled company has a FAQ (faq.yaml), troubleshooting flows (flows.yaml) and
 from BANKING77's training set; the stream is BANKING77's test set. Each query goes through the
 support policy (sentiment, FAQ match, intent with out-of-scope check): answered from the FAQ,
 started on a flow, answered by the local SLM, or escalated to the LLM. Over the whole stream only
-the decisions are run: escalations are counted, marked and priced. With `answers`, the first
-queries are also answered for real through the gateway's pipeline (`demo/answers.py`).
+the decisions are run: escalations are counted, marked and priced. With `answers`, that many
+queries spread over the stream are also answered for real through the gateway's pipeline
+(`demo/answers.py`).
 Accuracy of what was handled locally: the FAQ entry's intent, or the predicted intent, against
 the true one.
 """
