@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import yaml
 
+from hybridlm.artifacts import ArtifactError
 from hybridlm.evaluation.intent_eval import load_intent_data
 from hybridlm.skills.faq import KnowledgeBase, KnowledgeBaseError, read_faqs
 from hybridlm.skills.intent import IntentModel, fit_intent
@@ -67,6 +69,28 @@ def test_cli_train_and_eval_intent_with_out_of_scope(tmp_path: Path) -> None:
     few = last_json(hybridlm("eval", "intent", "--train", str(B77_TRAIN), "--data", str(B77_TEST), "--shots", "5",
                              "--json"))
     assert few["shots"] == 5 and 0.5 < few["accuracy"] <= 1.0 and "oos_recall" not in few
+
+
+def test_tuned_intent_model_judges_scope_by_distance_and_survives_a_round_trip(tmp_path: Path) -> None:
+    model_file = tmp_path / "tuned.npz"
+    proc = hybridlm("train", "intent", "--data", str(CLINC), "--tune", "2", "--out", str(model_file))
+    assert proc.returncode == 0 and "epoch 2/2" in proc.stdout
+    metrics = last_json(hybridlm("eval", "intent", "--model", str(model_file), "--data", str(CLINC), "--json"))
+    assert metrics["tune_epochs"] == 2 and metrics["threshold"] < 0  # minus a distance, chosen on val
+    assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7
+    model = IntentModel.load(model_file)
+    texts, labels = load_intent_data(CLINC, "test")
+    scores = np.array([p.scope_score for p in model.predict(texts)])
+    is_oos = np.array(labels) == "oos"
+    assert scores[~is_oos].mean() > scores[is_oos].mean()  # out-of-scope messages lie further from every intent
+
+
+def test_intent_model_with_a_tuned_encoder_but_no_weights_is_refused(tmp_path: Path) -> None:
+    model = fit_intent(*load_intent_data(B77_TRAIN))
+    model.header["encoders"] = ["minilm-tuned"]
+    model.save(tmp_path / "broken.npz")
+    with pytest.raises(ArtifactError, match="tuned encoder but holds no weights"):
+        IntentModel.load(tmp_path / "broken.npz")
 
 
 def test_bad_knowledge_base_files_name_file_and_line(tmp_path: Path) -> None:

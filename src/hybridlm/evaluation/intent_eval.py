@@ -86,7 +86,7 @@ def evaluate_intent(model: IntentModel, texts: Sequence[str], labels: Sequence[s
     is_oos = truth == OUT_OF_SCOPE
     right = np.where(is_oos, flagged, (label == truth) & ~flagged)
     metrics: dict[str, Any] = {"examples": len(truth), "accuracy": round(float(right.mean()), 4),
-                               "threshold": model.threshold}
+                               "threshold": model.threshold if np.isfinite(model.threshold) else None}
     if is_oos.any():
         metrics["in_scope_accuracy"] = round(float(right[~is_oos].mean()), 4)
         metrics["oos_recall"] = round(float((flagged & is_oos).sum() / is_oos.sum()), 4)
