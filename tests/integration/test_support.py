@@ -64,7 +64,7 @@ def test_cli_train_and_eval_intent_with_out_of_scope(tmp_path: Path) -> None:
     model = tmp_path / "clinc.npz"
     assert hybridlm("train", "intent", "--data", str(CLINC), "--out", str(model)).returncode == 0
     metrics = last_json(hybridlm("eval", "intent", "--model", str(model), "--data", str(CLINC), "--json"))
-    assert {"accuracy", "in_scope_accuracy", "oos_recall", "oos_precision"} <= set(metrics)
+    assert {"accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "oos_auroc"} <= set(metrics)
     assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7
     few = last_json(hybridlm("eval", "intent", "--train", str(B77_TRAIN), "--data", str(B77_TEST), "--shots", "5",
                              "--json"))
@@ -77,7 +77,7 @@ def test_tuned_intent_model_judges_scope_by_distance_and_survives_a_round_trip(t
     assert proc.returncode == 0 and "epoch 2/2" in proc.stdout
     metrics = last_json(hybridlm("eval", "intent", "--model", str(model_file), "--data", str(CLINC), "--json"))
     assert metrics["tune_epochs"] == 2 and metrics["threshold"] < 0  # minus a distance, chosen on val
-    assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7
+    assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7 and metrics["oos_auroc"] > 0.8
     model = IntentModel.load(model_file)
     texts, labels = load_intent_data(CLINC, "test")
     scores = np.array([p.scope_score for p in model.predict(texts)])

@@ -2,8 +2,9 @@
 
 Accuracy counts an out-of-scope row as right when the model flags it. With out-of-scope rows,
 in-scope accuracy (a flagged in-scope row is wrong), out-of-scope recall and precision are
-reported too. The selective-handling curve says what share of messages the model could handle
-locally (most confident first) and how accurate it is on that share.
+reported too, and the AUROC of the scope score (how well scope is told apart, at any threshold).
+The selective-handling curve says what share of messages the model could handle locally (most
+confident first) and how accurate it is on that share.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from hybridlm.routing.outcomes import OutcomeDataError
 from hybridlm.skills.intent import OUT_OF_SCOPE, IntentModel
@@ -91,6 +93,8 @@ def evaluate_intent(model: IntentModel, texts: Sequence[str], labels: Sequence[s
         metrics["in_scope_accuracy"] = round(float(right[~is_oos].mean()), 4)
         metrics["oos_recall"] = round(float((flagged & is_oos).sum() / is_oos.sum()), 4)
         metrics["oos_precision"] = round(float((flagged & is_oos).sum() / max(1, flagged.sum())), 4)
+        scope = np.array([p.scope_score for p in predictions])
+        metrics["oos_auroc"] = round(float(roc_auc_score(~is_oos, scope)), 4)
     share, at = handled_at(confidence, label == truth, SELECTIVE_TARGET)
     metrics["handled_locally_at_97"] = round(share, 4)
     metrics["threshold_for_97"] = round(at, 4)
