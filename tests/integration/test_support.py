@@ -62,7 +62,7 @@ def test_intent_model_predicts_saves_and_loads(intents: IntentModel, tmp_path: P
 
 def test_cli_train_and_eval_intent_with_out_of_scope(tmp_path: Path) -> None:
     model = tmp_path / "clinc.npz"
-    assert hybridlm("train", "intent", "--data", str(CLINC), "--out", str(model)).returncode == 0
+    assert hybridlm("train", "intent", "--data", str(CLINC), "--tune", "0", "--out", str(model)).returncode == 0
     metrics = last_json(hybridlm("eval", "intent", "--model", str(model), "--data", str(CLINC), "--json"))
     assert {"accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "oos_auroc"} <= set(metrics)
     assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7
@@ -71,12 +71,12 @@ def test_cli_train_and_eval_intent_with_out_of_scope(tmp_path: Path) -> None:
     assert few["shots"] == 5 and 0.5 < few["accuracy"] <= 1.0 and "oos_recall" not in few
 
 
-def test_tuned_intent_model_judges_scope_by_distance_and_survives_a_round_trip(tmp_path: Path) -> None:
+def test_intents_with_out_of_scope_rows_tune_by_default_and_judge_scope_by_distance(tmp_path: Path) -> None:
     model_file = tmp_path / "tuned.npz"
-    proc = hybridlm("train", "intent", "--data", str(CLINC), "--tune", "2", "--out", str(model_file))
-    assert proc.returncode == 0 and "epoch 2/2" in proc.stdout
+    proc = hybridlm("train", "intent", "--data", str(CLINC), "--out", str(model_file))
+    assert proc.returncode == 0 and "epoch 3/3" in proc.stdout
     metrics = last_json(hybridlm("eval", "intent", "--model", str(model_file), "--data", str(CLINC), "--json"))
-    assert metrics["tune_epochs"] == 2 and metrics["threshold"] < 0  # minus a distance, chosen on val
+    assert metrics["tune_epochs"] == 3 and metrics["threshold"] < 0  # minus a distance, chosen on val
     assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7 and metrics["oos_auroc"] > 0.8
     model = IntentModel.load(model_file)
     texts, labels = load_intent_data(CLINC, "test")

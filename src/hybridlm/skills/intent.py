@@ -30,6 +30,7 @@ NGRAMS = (2, 5)
 TFIDF_WEIGHT = 0.5
 MAX_NGRAMS = 30_000
 TUNED_PREFIX = "tuned/"
+TUNE_EPOCHS_WITH_OUT_OF_SCOPE = 3  # the default when training data has out-of-scope rows
 RECALL_CONFIDENCE = 0.95  # how sure the held-out data must make us that the recall target is reached
 
 
@@ -116,6 +117,13 @@ def _vectorizer(vocabulary: np.ndarray, idf: np.ndarray) -> Any:
                                  vocabulary={str(v): i for i, v in enumerate(vocabulary)})
     vectorizer.idf_ = idf
     return vectorizer
+
+
+def default_tune_epochs(labels: Sequence[str]) -> int:
+    """Tune when out-of-scope detection is wanted (the data has out-of-scope rows): there tuning pays
+    (CLINC150: in-scope 0.950 instead of 0.903 at the same recall); for closed-set intents it adds
+    about a point of accuracy for minutes of training, so it is left to `--tune`."""
+    return TUNE_EPOCHS_WITH_OUT_OF_SCOPE if OUT_OF_SCOPE in labels else 0
 
 
 def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, name: str = "intents",
