@@ -80,9 +80,12 @@ def test_intents_with_out_of_scope_rows_tune_by_default_and_judge_scope_by_dista
     assert metrics["oos_recall"] > 0.5 and metrics["in_scope_accuracy"] > 0.7 and metrics["oos_auroc"] > 0.8
     model = IntentModel.load(model_file)
     texts, labels = load_intent_data(CLINC, "test")
-    scores = np.array([p.scope_score for p in model.predict(texts)])
+    predictions = model.predict(texts)
+    scores = np.array([p.scope_score for p in predictions])
     is_oos = np.array(labels) == "oos"
     assert scores[~is_oos].mean() > scores[is_oos].mean()  # out-of-scope messages lie further from every intent
+    flagged = [p for p in predictions if p.out_of_scope]
+    assert flagged and all("from the nearest intent" in p.scope_reason for p in flagged)
 
 
 def test_intent_model_with_a_tuned_encoder_but_no_weights_is_refused(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ class IntentPrediction:
     alternatives: list[tuple[str, float]]
     oos_probability: float = 0.0  # of the explicit out-of-scope class, when trained with one
     scope_score: float = 0.0  # higher is more surely in scope: the confidence, or minus the distance when tuned
+    scope_reason: str = ""  # why it is out of scope, when it is
 
 
 class IntentModel:
@@ -83,9 +84,21 @@ class IntentModel:
             best = int(order[0])
             oos = float(p[~in_scope].max()) if not in_scope.all() else 0.0
             scope = float(-distances[row]) if distances is not None else float(p[best])
-            out.append(IntentPrediction(self.classes[best], float(p[best]), oos > p[best] or scope < self.threshold,
-                                        [(self.classes[i], round(float(p[i]), 4)) for i in order], oos, scope))
+            reason = self._scope_reason(self.classes[best], float(p[best]), oos, scope, distances is not None)
+            out.append(IntentPrediction(self.classes[best], float(p[best]), bool(reason),
+                                        [(self.classes[i], round(float(p[i]), 4)) for i in order], oos, scope,
+                                        reason))
         return out
+
+    def _scope_reason(self, label: str, confidence: float, oos: float, scope: float, by_distance: bool) -> str:
+        """Why a message is out of scope, in words for the decision log; empty when it is in scope."""
+        if oos > confidence:
+            return f"the out-of-scope class ({oos:.2f}) beats the best intent '{label}' ({confidence:.2f})"
+        if scope >= self.threshold:
+            return ""
+        if by_distance:
+            return f"{-scope:.0f} from the nearest intent '{label}', further than {-self.threshold:.0f}"
+        return f"best intent '{label}' at {confidence:.2f}, below {self.threshold:.2f}"
 
     def save(self, path: Path) -> None:
         arrays = {"coef": self.coef, "intercept": self.intercept, "vocabulary": self._vocabulary, "idf": self._idf}

@@ -85,7 +85,7 @@ class SupportPolicy:
         if intent is None:
             return SupportDecision("slm", "no intent model; the SLM answers what the FAQ does not", signals)
         if intent.out_of_scope:
-            return llm(f"out of scope: best intent '{intent.label}' at {intent.confidence:.2f}")
+            return llm(f"out of scope: {intent.scope_reason}")
         if intent.confidence < self.min_intent_confidence:
             return llm(f"low intent confidence: '{intent.label}' at {intent.confidence:.2f}")
         if intent.label in self.llm_intents:
