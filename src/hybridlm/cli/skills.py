@@ -92,7 +92,8 @@ def eval_intent(
         print(json.dumps(metrics))
         return
     table = Table("metric", "value")
-    for key in ("examples", "accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "handled_locally_at_97"):
+    for key in ("examples", "accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "oos_auroc",
+                "handled_locally_at_97"):
         if key in metrics:
             table.add_row(key, str(metrics[key]))
     console.print(table)
