@@ -97,7 +97,7 @@ class IntentModel:
         if scope >= self.threshold:
             return ""
         if by_distance:
-            return f"{-scope:.0f} from the nearest intent '{label}', further than {-self.threshold:.0f}"
+            return f"{-scope:.0f} from the nearest intent, further than {-self.threshold:.0f} (best guess '{label}')"
         return f"best intent '{label}' at {confidence:.2f}, below {self.threshold:.2f}"
 
     def save(self, path: Path) -> None:
