@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ import yaml
 
 from hybridlm.artifacts import ArtifactError
 from hybridlm.evaluation.intent_eval import load_intent_data
+from hybridlm.models.encoder import minilm_path
 from hybridlm.skills.faq import KnowledgeBase, KnowledgeBaseError, read_faqs
 from hybridlm.skills.intent import IntentModel, fit_intent
 from hybridlm.skills.sentiment import analyse
@@ -90,10 +92,31 @@ def test_intents_with_out_of_scope_rows_tune_by_default_and_judge_scope_by_dista
 
 def test_intent_model_with_a_tuned_encoder_but_no_weights_is_refused(tmp_path: Path) -> None:
     model = fit_intent(*load_intent_data(B77_TRAIN))
-    model.header["encoders"] = ["minilm-tuned"]
+    model.header["encoders"] = ["tuned"]
     model.save(tmp_path / "broken.npz")
     with pytest.raises(ArtifactError, match="tuned encoder but holds no weights"):
         IntentModel.load(tmp_path / "broken.npz")
+
+
+def test_intents_on_a_named_encoder_folder_tuned_or_as_it_is(tmp_path: Path) -> None:
+    folder = tmp_path / "encoder"
+    shutil.copytree(minilm_path(), folder)
+    tuned_file = tmp_path / "tuned.npz"
+    proc = hybridlm("train", "intent", "--data", str(B77_TRAIN), "--encoder", str(folder), "--tune", "1",
+                    "--out", str(tuned_file))
+    assert proc.returncode == 0 and "epoch 1/1" in proc.stdout
+    assert IntentModel.load(tuned_file).header["encoders"] == ["tuned"]
+    tuned = last_json(hybridlm("eval", "intent", "--model", str(tuned_file), "--data", str(B77_TEST), "--json"))
+    assert tuned["encoder"] == str(folder.resolve()) and tuned["tune_epochs"] == 1 and tuned["accuracy"] > 0.7
+    as_it_is = last_json(hybridlm("eval", "intent", "--train", str(B77_TRAIN), "--data", str(B77_TEST),
+                                  "--encoder", str(folder), "--json"))
+    assert as_it_is["encoder"] == str(folder.resolve()) and as_it_is["tune_epochs"] == 0
+    assert as_it_is["accuracy"] > 0.7
+    shutil.rmtree(folder)
+    with pytest.raises(ArtifactError, match="encoder folder .* is missing"):
+        IntentModel.load(tuned_file)
+    proc = hybridlm("eval", "intent", "--model", str(tuned_file), "--data", str(B77_TEST))
+    assert proc.returncode == 2 and "is missing" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_knowledge_base_files_name_file_and_line(tmp_path: Path) -> None:

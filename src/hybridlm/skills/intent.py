@@ -5,9 +5,10 @@ A multinomial logistic regression over three views of the text: MiniLM sentence 
 (spelling, product words). Confidence is the top probability; below a threshold, or when the
 explicit out-of-scope class wins, the message is out of scope and escalates.
 
-Trained with `tune_epochs`, the model instead reads one view, a MiniLM tuned to these intents,
-and judges scope by the Mahalanobis distance to the nearest intent in that space
-(`intent_tuning`). Either way the threshold is chosen on held-out data (`choose_threshold`).
+Trained with `tune_epochs`, the model instead reads one view, MiniLM (or a named local encoder)
+tuned to these intents, and judges scope by the Mahalanobis distance to the nearest intent in
+that space (`intent_tuning`). A named encoder used untuned replaces MiniLM and the static view.
+Either way the threshold is chosen on held-out data (`choose_threshold`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from hybridlm import artifacts
-from hybridlm.models.encoder import Encoder, load_encoder
-from hybridlm.skills.intent_tuning import TUNED, OutlierDistance, TunedEncoder, tune_minilm
+from hybridlm.models.encoder import Encoder, EncoderError, load_encoder
+from hybridlm.skills.intent_tuning import BASE, TUNED, OutlierDistance, TransformerEncoder, tune_encoder
 
 FORMAT = "hybridlm-intent"
 OUT_OF_SCOPE = "oos"
@@ -56,7 +57,9 @@ class IntentModel:
         self._vectorizer = _vectorizer(vocabulary, idf) if len(vocabulary) else None
         self._vocabulary, self._idf = vocabulary, idf
         self._tuned_weights, self.outlier = tuned, outlier
-        self._encoders: list[Encoder] = [TunedEncoder(tuned) if name == TUNED and tuned else load_encoder(name)
+        base = Path(header["base_encoder"]) if header.get("base_encoder") else None
+        self._encoders: list[Encoder] = [TransformerEncoder(base, tuned if name == TUNED else None)
+                                         if name in (TUNED, BASE) else load_encoder(name)
                                          for name in header["encoders"]]
 
     def embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -119,8 +122,11 @@ class IntentModel:
             return cls(header, arrays["coef"], arrays["intercept"], arrays["vocabulary"], arrays["idf"], tuned, outlier)
         except KeyError as err:
             raise artifacts.ArtifactError(f"{path}: intent model lacks {err}") from None
-        except RuntimeError as err:  # torch: tuned weights that do not fit MiniLM
-            raise artifacts.ArtifactError(f"{path}: tuned encoder weights do not fit MiniLM ({err})") from None
+        except EncoderError as err:
+            raise artifacts.ArtifactError(f"{path}: {err}") from None
+        except RuntimeError as err:  # torch: tuned weights that do not fit the encoder
+            raise artifacts.ArtifactError(f"{path}: tuned encoder weights do not fit "
+                                          f"{header.get('base_encoder', 'MiniLM')} ({err})") from None
 
 
 def _vectorizer(vocabulary: np.ndarray, idf: np.ndarray) -> Any:
@@ -140,15 +146,21 @@ def default_tune_epochs(labels: Sequence[str]) -> int:
 
 
 def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, name: str = "intents",
-               tune_epochs: int = 0, progress: Callable[[int, float], None] | None = None) -> IntentModel:
-    """`tune_epochs` > 0 tunes MiniLM to these intents first (`progress(epoch, loss)` after each)."""
+               tune_epochs: int = 0, progress: Callable[[int, float], None] | None = None,
+               base: Path | None = None) -> IntentModel:
+    """`tune_epochs` > 0 tunes the encoder to these intents first (`progress(epoch, loss)` after each).
+    `base`: a local sentence-transformers folder to use instead of MiniLM; the model file names it
+    and needs it wherever the model is loaded."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    header: dict[str, Any] = {"classes": [], "encoders": [TUNED] if tune_epochs else list(ENCODERS),
+    encoders = [TUNED] if tune_epochs else [BASE] if base else list(ENCODERS)
+    header: dict[str, Any] = {"classes": [], "encoders": encoders,
                               "trained_on": {"name": name, "examples": len(texts), "intents": len(set(labels)),
                                              "tune_epochs": tune_epochs}}
-    tuned = tune_minilm(texts, labels, tune_epochs, progress=progress) if tune_epochs else None
+    if base:
+        header["base_encoder"] = str(base.resolve())
+    tuned = tune_encoder(texts, labels, tune_epochs, base, progress=progress) if tune_epochs else None
     if tuned:
         vocabulary, idf = np.zeros(0, dtype=str), np.zeros(0)
         header["threshold"] = float("-inf")  # no distance is too far until held-out data says so

@@ -1,23 +1,29 @@
-"""MiniLM tuned to one company's intents, and the out-of-scope distance in its space.
+"""A sentence encoder tuned to one company's intents, and the out-of-scope distance in its space.
 
 Tuning the encoder on the labelled intents (cross-entropy through a linear head) pulls each
 intent's messages together and apart from the others. In that space the Mahalanobis distance to
 the nearest intent's centre tells out-of-scope messages apart better than a frozen encoder's
 confidence does (docs/BENCHMARKS.md). It costs minutes of CPU per thousand examples, once, at
 training time; the tuned weights travel inside the intent model file.
+
+The encoder is MiniLM (shipped with the package) unless a local sentence-transformers folder is
+named: a larger one, such as all-mpnet-base-v2, tunes about 8 times slower and is more accurate
+with few examples per intent (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hybridlm.models.encoder import mean_pooled, minilm_path, offline, pool, quietly
+from hybridlm.models.encoder import EncoderError, mean_pooled, minilm_path, offline, pool, quietly
 
-TUNED = "minilm-tuned"
+TUNED = "tuned"  # the encoder named in a model file: tuned, weights in the file
+BASE = "base"  # a named encoder folder, used as it is
 MAX_TOKENS = 64
 BATCH = 32
 ENCODER_LEARNING_RATE = 5e-5
@@ -27,21 +33,29 @@ LOGIT_SCALE = 5.0  # unit vectors into the head: scaled so its softmax can becom
 SHRINKAGE = 1e-3  # added to the covariance's diagonal: 384 dimensions, few examples per intent
 
 
-def _minilm() -> tuple[Any, Any]:
+def load_transformer(folder: Path | None) -> tuple[Any, Any]:
+    """Tokenizer and transformer of a sentence-transformers folder (MiniLM's when None)."""
     offline()
     from transformers import AutoModel, AutoTokenizer
 
-    with quietly():
-        return AutoTokenizer.from_pretrained(str(minilm_path())), AutoModel.from_pretrained(str(minilm_path()))
+    if folder and not folder.is_dir():
+        raise EncoderError(f"the encoder folder {folder} is missing")
+    path = str(folder or minilm_path())
+    try:
+        with quietly():
+            return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise EncoderError(f"cannot load an encoder from {path}: {str(err).splitlines()[0]}") from None
 
 
-def tune_minilm(texts: Sequence[str], labels: Sequence[str], epochs: int, seed: int = 0,
-                progress: Callable[[int, float], None] | None = None) -> dict[str, np.ndarray]:
-    """The weights of a MiniLM tuned to tell `labels` apart (float16, for a smaller file)."""
+def tune_encoder(texts: Sequence[str], labels: Sequence[str], epochs: int, base: Path | None = None, seed: int = 0,
+                 progress: Callable[[int, float], None] | None = None) -> dict[str, np.ndarray]:
+    """The weights of the encoder (`base`, else MiniLM) tuned to tell `labels` apart (float16, for a
+    smaller file)."""
     import torch
 
     torch.manual_seed(seed)
-    tokenizer, transformer = _minilm()
+    tokenizer, transformer = load_transformer(base)
     classes = sorted(set(labels))
     targets = torch.tensor([classes.index(label) for label in labels])
     head = torch.nn.Linear(transformer.config.hidden_size, len(classes))
@@ -68,17 +82,18 @@ def tune_minilm(texts: Sequence[str], labels: Sequence[str], epochs: int, seed: 
             for name, tensor in transformer.state_dict().items()}
 
 
-class TunedEncoder:
-    """MiniLM with tuned weights: the same tokenizer, architecture and pooling."""
+class TransformerEncoder:
+    """A sentence-transformers folder (MiniLM's when None) read with mean pooling, with tuned
+    weights when given."""
 
-    name = TUNED
-
-    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+    def __init__(self, base: Path | None, weights: dict[str, np.ndarray] | None = None) -> None:
         import torch
 
-        self._tokenizer, self._transformer = _minilm()
-        state = {name: torch.from_numpy(array.astype(np.float32)) for name, array in weights.items()}
-        self._transformer.load_state_dict(state)
+        self.name = TUNED if weights else BASE
+        self._tokenizer, self._transformer = load_transformer(base)
+        if weights:
+            state = {name: torch.from_numpy(array.astype(np.float32)) for name, array in weights.items()}
+            self._transformer.load_state_dict(state)
         self._transformer.eval()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
