@@ -1,8 +1,9 @@
 """Throughput of the support skill stack (intent + sentiment + FAQ match) per query on this CPU:
 one query at a time (the full support decision) and batched (the three skills over a batch).
 
-Run: python benchmarks/skill_stack.py [--queries 1000] [--batch 64]
-Uses the bundled sample bank (its intents train once, about a minute, then are cached).
+Run: python benchmarks/skill_stack.py [--queries 1000] [--batch 64] [--intent-model FILE]
+Uses the bundled sample bank (its intents train once, about a minute, then are cached), or the
+intent model file given (e.g. one tuned on a larger encoder with `--encoder`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from hybridlm.config import parse_config
 from hybridlm.demo.support import demo_file, intent_model
 from hybridlm.evaluation.intent_eval import load_intent_data
 from hybridlm.skills.faq import KnowledgeBase, read_faqs
+from hybridlm.skills.intent import IntentModel
 from hybridlm.skills.sentiment import analyse
 from hybridlm.skills.support import SupportPolicy
 
@@ -28,11 +31,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--intent-model", type=Path, help="an intent model file instead of the sample bank's")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     config = parse_config({})
-    intents = intent_model(lambda message: None)
+    intents = IntentModel.load(args.intent_model) if args.intent_model else intent_model(lambda message: None)
     kb = KnowledgeBase(read_faqs(demo_file("faq.yaml")), config.support.faq_threshold)
     policy = SupportPolicy(intents, kb)
     texts = load_intent_data(demo_file("banking77_test.csv"))[0][: args.queries]

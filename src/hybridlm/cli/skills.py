@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -25,26 +26,38 @@ EncoderOption = Annotated[Optional[Path], typer.Option(
     "--encoder", file_okay=False, exists=True,
     help="A local sentence-transformers model folder to use instead of MiniLM (e.g. all-mpnet-base-v2: "
     "more accurate with few examples, about 8x slower). The model file names it; keep it in place.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the few-shot sample and of tuning.")]
 
 
-def _train(data: Path, shots: int | None, oos_recall: float, tune: int | None, encoder: Path | None) -> IntentModel:
+@dataclass(frozen=True)
+class IntentTraining:
+    """The training choices `train intent` and `eval intent --train` share."""
+
+    shots: int | None
+    oos_recall: float
+    tune: int | None
+    encoder: Path | None
+    seed: int
+
+
+def _train(data: Path, choices: IntentTraining) -> IntentModel:
     from hybridlm.errors import HybridLMError
     from hybridlm.evaluation.intent_eval import load_intent_data, sample_shots
     from hybridlm.skills.intent import OUT_OF_SCOPE, choose_threshold, default_tune_epochs, fit_intent
 
     try:
         texts, labels = load_intent_data(data, "train")
-        if shots:
-            texts, labels = sample_shots(texts, labels, shots)
-        epochs = default_tune_epochs(labels) if tune is None else tune
+        if choices.shots:
+            texts, labels = sample_shots(texts, labels, choices.shots, choices.seed)
+        epochs = default_tune_epochs(labels) if choices.tune is None else choices.tune
         with console.status(f"Training on {len(texts)} examples of {len(set(labels))} intents...", spinner="dots"):
-            model = fit_intent(texts, labels, name=data.name, tune_epochs=epochs, base=encoder,
-                               progress=lambda epoch, loss: console.print(
+            model = fit_intent(texts, labels, name=data.name, tune_epochs=epochs, base=choices.encoder,
+                               seed=choices.seed, progress=lambda epoch, loss: console.print(
                                    f"tuning the encoder: epoch {epoch}/{epochs}, loss {loss:.3f}"))
             if data.suffix == ".json":
                 val_texts, val_labels = load_intent_data(data, "val")
                 if OUT_OF_SCOPE in val_labels:
-                    model.threshold = choose_threshold(model, val_texts, val_labels, oos_recall)
+                    model.threshold = choose_threshold(model, val_texts, val_labels, choices.oos_recall)
     except HybridLMError as err:
         fail(str(err), 2)
     return model
@@ -58,9 +71,10 @@ def train_intent(
     oos_recall: OosOption = 0.85,
     tune: TuneOption = None,
     encoder: EncoderOption = None,
+    seed: SeedOption = 0,
 ) -> None:
     """Train an intent classifier with out-of-scope detection; save it as a safe, versioned file."""
-    model = _train(data, shots, oos_recall, tune, encoder)
+    model = _train(data, IntentTraining(shots, oos_recall, tune, encoder, seed))
     model.save(out)
     console.print(f"trained {len(model.classes)} intents on {model.header['trained_on']['examples']} examples, "
                   f"out-of-scope threshold {model.threshold:.3f} -> {out}")
@@ -76,6 +90,7 @@ def eval_intent(
     oos_recall: OosOption = 0.85,
     tune: TuneOption = None,
     encoder: EncoderOption = None,
+    seed: SeedOption = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy (and, with out-of-scope rows, in-scope accuracy and out-of-scope recall/precision),
@@ -92,13 +107,14 @@ def eval_intent(
         if model_path:
             model = IntentModel.load(model_path)
         else:
-            model = _train(train, shots, oos_recall, tune, encoder)  # type: ignore[arg-type]
+            model = _train(train, IntentTraining(shots, oos_recall, tune, encoder, seed))  # type: ignore[arg-type]
         texts, labels = load_intent_data(data, "test")
         metrics = evaluate_intent(model, texts, labels)
     except HybridLMError as err:
         fail(str(err), 2)
     metrics["data"] = data.name
     metrics["shots"] = shots
+    metrics["seed"] = seed
     metrics["tune_epochs"] = model.header["trained_on"].get("tune_epochs", 0)
     metrics["encoder"] = model.header.get("base_encoder", "minilm")
     if as_json:

@@ -147,7 +147,7 @@ def default_tune_epochs(labels: Sequence[str]) -> int:
 
 def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, name: str = "intents",
                tune_epochs: int = 0, progress: Callable[[int, float], None] | None = None,
-               base: Path | None = None) -> IntentModel:
+               base: Path | None = None, seed: int = 0) -> IntentModel:
     """`tune_epochs` > 0 tunes the encoder to these intents first (`progress(epoch, loss)` after each).
     `base`: a local sentence-transformers folder to use instead of MiniLM; the model file names it
     and needs it wherever the model is loaded."""
@@ -160,7 +160,7 @@ def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, nam
                                              "tune_epochs": tune_epochs}}
     if base:
         header["base_encoder"] = str(base.resolve())
-    tuned = tune_encoder(texts, labels, tune_epochs, base, progress=progress) if tune_epochs else None
+    tuned = tune_encoder(texts, labels, tune_epochs, base, seed, progress) if tune_epochs else None
     if tuned:
         vocabulary, idf = np.zeros(0, dtype=str), np.zeros(0)
         header["threshold"] = float("-inf")  # no distance is too far until held-out data says so
