@@ -71,6 +71,7 @@ def test_cli_train_and_eval_intent_with_out_of_scope(tmp_path: Path) -> None:
     few = last_json(hybridlm("eval", "intent", "--train", str(B77_TRAIN), "--data", str(B77_TEST), "--shots", "5",
                              "--json"))
     assert few["shots"] == 5 and 0.5 < few["accuracy"] <= 1.0 and "oos_recall" not in few
+    assert few["seed"] == 0 and few["encoder"] == "minilm"
 
 
 def test_intents_with_out_of_scope_rows_tune_by_default_and_judge_scope_by_distance(tmp_path: Path) -> None:
@@ -112,6 +113,8 @@ def test_intents_on_a_named_encoder_folder_tuned_or_as_it_is(tmp_path: Path) -> 
                                   "--encoder", str(folder), "--json"))
     assert as_it_is["encoder"] == str(folder.resolve()) and as_it_is["tune_epochs"] == 0
     assert as_it_is["accuracy"] > 0.7
+    misused = hybridlm("eval", "intent", "--model", str(tuned_file), "--data", str(B77_TEST), "--shots", "5")
+    assert misused.returncode == 2 and "are for training" in misused.stderr
     shutil.rmtree(folder)
     with pytest.raises(ArtifactError, match="encoder folder .* is missing"):
         IntentModel.load(tuned_file)

@@ -54,6 +54,7 @@ def _train(data: Path, choices: IntentTraining) -> IntentModel:
             model = fit_intent(texts, labels, name=data.name, tune_epochs=epochs, base=choices.encoder,
                                seed=choices.seed, progress=lambda epoch, loss: console.print(
                                    f"tuning the encoder: epoch {epoch}/{epochs}, loss {loss:.3f}"))
+            model.header["trained_on"] |= {"shots": choices.shots, "seed": choices.seed}
             if data.suffix == ".json":
                 val_texts, val_labels = load_intent_data(data, "val")
                 if OUT_OF_SCOPE in val_labels:
@@ -101,8 +102,8 @@ def eval_intent(
 
     if (model_path is None) == (train is None):
         fail("give --model FILE or --train FILE", 2)
-    if model_path and encoder:
-        fail("--encoder is for training (with --train); a model file names its own", 2)
+    if model_path and (shots or tune is not None or encoder or seed):
+        fail("--shots, --tune, --encoder and --seed are for training (with --train); a model file keeps its own", 2)
     try:
         if model_path:
             model = IntentModel.load(model_path)
@@ -113,10 +114,9 @@ def eval_intent(
     except HybridLMError as err:
         fail(str(err), 2)
     metrics["data"] = data.name
-    metrics["shots"] = shots
-    metrics["seed"] = seed
-    metrics["tune_epochs"] = model.header["trained_on"].get("tune_epochs", 0)
-    metrics["encoder"] = model.header.get("base_encoder", "minilm")
+    trained_on = model.header["trained_on"]
+    metrics |= {"shots": trained_on.get("shots"), "seed": trained_on.get("seed"),
+                "tune_epochs": trained_on.get("tune_epochs", 0), "encoder": model.header.get("base_encoder", "minilm")}
     if as_json:
         print(json.dumps(metrics))
         return
