@@ -119,17 +119,18 @@ class ChatService(PipelineService):
                 if chunk.text or chunk.finish_reason:
                     delta = {"content": chunk.text} if chunk.text else {}
                     yield sse(chunk_body(trace, delta, chunk.finish_reason))
-            yield sse(closing_chunk_body(trace, include_usage))
-            yield SSE_DONE
+            last_event = sse(closing_chunk_body(trace, include_usage))
         except BackendError as err:
             failure = from_backend(err)
             trace.status, trace.error, trace.error_code = "error", failure.message, failure.code
-            yield sse(failure.body())
-            yield SSE_DONE
+            last_event = sse(failure.body())
         except (asyncio.CancelledError, GeneratorExit):
             trace.status, trace.error, trace.error_code = "error", "client disconnected mid-stream", "client_disconnected"
             raise
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
+            # Before the last event: a client that reads the log once the stream has ended finds the row.
             self.pipeline.record(trace, ENDPOINT)
             self.pipeline.maybe_shadow(messages, params, trace)
+        yield last_event
+        yield SSE_DONE
