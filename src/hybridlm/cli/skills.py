@@ -25,7 +25,7 @@ TuneOption = Annotated[Optional[int], typer.Option(
 EncoderOption = Annotated[Optional[Path], typer.Option(
     "--encoder", file_okay=False, exists=True,
     help="A local sentence-transformers model folder to use instead of MiniLM (e.g. all-mpnet-base-v2: "
-    "more accurate with few examples, about 8x slower). The model file names it; keep it in place.")]
+    "more accurate with few examples, about 9x slower a query). The model file names it; keep it in place.")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the few-shot sample and of tuning.")]
 
 

@@ -7,7 +7,7 @@ confidence does (docs/BENCHMARKS.md). It costs minutes of CPU per thousand examp
 training time; the tuned weights travel inside the intent model file.
 
 The encoder is MiniLM (shipped with the package) unless a local sentence-transformers folder is
-named: a larger one, such as all-mpnet-base-v2, tunes about 8 times slower and is more accurate
+named: a larger one, such as all-mpnet-base-v2, tunes about six times slower and is more accurate
 with few examples per intent (docs/BENCHMARKS.md).
 """
 
@@ -30,7 +30,7 @@ ENCODER_LEARNING_RATE = 5e-5
 HEAD_LEARNING_RATE = 1e-2
 WARMUP = 0.1  # share of the steps with a rising learning rate
 LOGIT_SCALE = 5.0  # unit vectors into the head: scaled so its softmax can become sure
-SHRINKAGE = 1e-3  # added to the covariance's diagonal: 384 dimensions, few examples per intent
+SHRINKAGE = 1e-3  # added to the covariance's diagonal: hundreds of dimensions, few examples per intent
 
 
 def load_transformer(folder: Path | None) -> tuple[Any, Any]:
