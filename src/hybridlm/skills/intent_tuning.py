@@ -7,7 +7,7 @@ confidence does (docs/BENCHMARKS.md). It costs minutes of CPU per thousand examp
 training time; the tuned weights travel inside the intent model file.
 
 The encoder is MiniLM (shipped with the package) unless a local sentence-transformers folder is
-named: a larger one, such as all-mpnet-base-v2, tunes about six times slower and is more accurate
+named: a larger one, such as all-mpnet-base-v2, tunes several times slower and is more accurate
 with few examples per intent (docs/BENCHMARKS.md).
 """
 
