@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hybridlm.artifacts import ArtifactError
-from hybridlm.evaluation.router_eval import embed
+from hybridlm.evaluation.router_eval import RouterEvaluator, embed, two_model_result
 from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import KINDS, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
@@ -95,6 +95,17 @@ def test_learned_router_sends_the_hard_subject_to_the_large_model_more_often(tmp
     hardest = max(by_subject, key=lambda c: by_subject[c][1])
     easiest = min(by_subject, key=lambda c: by_subject[c][1])
     assert by_subject[hardest][0] > by_subject[easiest][0]
+
+
+def test_out_of_fold_scores_are_the_ones_the_evaluation_scores() -> None:
+    data = load_outcomes(MMLU)
+    evaluator = RouterEvaluator("minilm-static", k=20)
+    reported = evaluator.evaluate(data, ["knn"], {}, folds=4, seed=3).two_model[0]
+    scores = evaluator.out_of_fold(data, "knn", folds=4, seed=3)
+    assert scores.shape == (len(data),)
+    assert two_model_result("knn", scores, data.scores[:, 0], data.scores[:, 1]).metrics() == reported.metrics()
+    other_folds = evaluator.out_of_fold(data, "knn", folds=4, seed=4)
+    assert not np.allclose(scores, other_folds)
 
 
 def test_corrupt_and_incompatible_router_files_are_clear_errors(tmp_path: Path) -> None:

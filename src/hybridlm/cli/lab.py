@@ -66,7 +66,8 @@ def train_router(
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Outcome data (see `eval router`).")] = None,
     from_log: Annotated[bool, typer.Option("--from-log", help="Learn from the request log: prompts both tiers "
                                            "answered (shadow mode) and that got feedback.")] = False,
-    kind: Annotated[str, typer.Option(help="ensemble (default) | knn | multi | random.")] = "ensemble",
+    kind: Annotated[str, typer.Option(help="ensemble (default) | knn | multi (3+ models) | cascade (needs the "
+                                      "small model's answers, e.g. GSM8K) | random.")] = "ensemble",
     fmt: FormatOption = None,
     encoder: EncoderOption = "minilm-static",
     k: Annotated[int, typer.Option(help="Neighbours for the kNN parts.")] = 50,

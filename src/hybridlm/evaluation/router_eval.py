@@ -89,9 +89,10 @@ def embed(outcomes: OutcomeSet, encoder_name: str) -> Inputs:
     return Inputs(E, feature_matrix(outcomes.prompts))
 
 
-def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    return np.array_split(order, folds)
+def kfold_splits(n: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of a shuffled k-fold split; the same seed gives the same folds."""
+    parts = np.array_split(np.random.default_rng(seed).permutation(n), folds)
+    return [(np.concatenate([p for j, p in enumerate(parts) if j != i]), parts[i]) for i in range(folds)]
 
 
 def _subset(x: Inputs, idx: np.ndarray) -> Inputs:
@@ -146,6 +147,11 @@ class RouterEvaluator:
                                              data.subset(test_idx), xt)
         return out
 
+    def out_of_fold(self, data: OutcomeSet, kind: str, folds: int = 5, seed: int = 0) -> np.ndarray:
+        """Each prompt's two-model score from a router of `kind` trained on the other folds."""
+        x = embed(data, self.encoder_name) if kind not in ("random", "cascade") else None
+        return self._oof(kind, data, x, kfold_splits(len(data), folds, seed), multi=False)
+
     @staticmethod
     def _scores(router: LearnedRouter, data: OutcomeSet, x: Inputs | None) -> np.ndarray:
         """Two-model scores of a router on data: from the draft for a cascade, else from the prompt."""
@@ -171,8 +177,7 @@ class RouterEvaluator:
             protocol = f"trained on {train.name} ({len(train)}), tested on {data.name} ({len(data)})"
         else:
             combined, test_idx = data, np.arange(len(data))
-            parts = _folds(len(data), folds, seed)
-            splits = [(np.concatenate([p for j, p in enumerate(parts) if j != i]), parts[i]) for i in range(folds)]
+            splits = kfold_splits(len(data), folds, seed)
             protocol = (f"{folds}-fold cross-validation on {data.name} ({len(data)} prompts)" if kinds
                         else f"router file(s) scored on all {len(data)} prompts of {data.name}, no retraining")
         needs_embeddings = any(k not in ("random", "cascade") for k in kinds)
