@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from hybridlm.artifacts import ArtifactError
 from hybridlm.evaluation.router_eval import RouterEvaluator, embed, two_model_result
+from hybridlm.models.encoder import minilm_path
 from hybridlm.routing.cascade import CascadeRouter
 from hybridlm.routing.learned import KINDS, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
@@ -162,6 +164,29 @@ def test_cli_errors_for_bad_router_files_and_data(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "not a router file" in proc.stderr and "Traceback" not in proc.stderr
     proc = hybridlm("train", "router", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x.npz"))
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_routers_read_prompts_with_a_named_encoder_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "encoder"
+    shutil.copytree(minilm_path(), folder)
+    path = tmp_path / "router.npz"
+    train = hybridlm("train", "router", "--data", str(MMLU), "--kind", "knn", "--encoder", str(folder),
+                     "--out", str(path))
+    assert train.returncode == 0, train.stderr
+    router = load_router(path)
+    assert router.header["encoder"] == str(folder.resolve())  # type: ignore[union-attr]
+    data = load_outcomes(MMLU)
+    same_weights = fit_router("knn", data, embed(data, "minilm"), "minilm")
+    prompts = data.prompts[:20]
+    assert np.allclose(router.score_texts(prompts), same_weights.score_texts(prompts), atol=1e-3)  # type: ignore[union-attr]
+    cv = last_json(hybridlm("eval", "router", "--data", str(MMLU), "--kinds", "knn", "--folds", "3",
+                            "--encoder", str(folder), "--json"))
+    assert cv["router"] == "knn" and 0.0 < cv["apgr"] < 1.5
+    unknown = hybridlm("eval", "router", "--data", str(MMLU), "--kinds", "knn", "--encoder", "no-such-encoder")
+    assert unknown.returncode == 2 and "unknown encoder 'no-such-encoder'" in unknown.stderr
+    shutil.rmtree(folder)
+    gone = hybridlm("eval", "router", "--router", str(path), "--data", str(MMLU), "--json")
+    assert gone.returncode == 2 and "not here" in gone.stderr and "Traceback" not in gone.stderr
 
 
 def test_gateway_config_loads_a_learned_router(tmp_path: Path) -> None:

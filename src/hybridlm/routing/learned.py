@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hybridlm.artifacts import ArtifactError
-from hybridlm.models.encoder import Encoder, load_encoder
+from hybridlm.models.encoder import ENCODERS, Encoder, load_encoder
 from hybridlm.routing import artifact
 from hybridlm.routing.base import Score, last_user_text
 from hybridlm.routing.cascade import CascadeRouter, fit_cascade
@@ -275,6 +275,10 @@ def load_router(path: str | Path) -> LearnedRouter:
         if kind == "cascade":
             return CascadeRouter.load(p, header, arrays)
         encoder_name = str(header["encoder"])
+        if encoder_name not in ENCODERS and not Path(encoder_name).is_dir():
+            raise ArtifactError(f"{p}: this router reads prompts with the encoder '{encoder_name}', which is "
+                                "not here (neither built in nor a folder on this machine); put the folder back "
+                                "or train the router again")
         if kind in ("ensemble", "knn"):
             components = []
             for spec in header["components"]:

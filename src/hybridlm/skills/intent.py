@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from hybridlm import artifacts
-from hybridlm.models.encoder import Encoder, EncoderError, load_encoder
-from hybridlm.skills.intent_tuning import BASE, TUNED, OutlierDistance, TransformerEncoder, tune_encoder
+from hybridlm.models.encoder import Encoder, EncoderError, TransformerEncoder, load_encoder
+from hybridlm.skills.intent_tuning import BASE, MAX_TOKENS, TUNED, OutlierDistance, tune_encoder
 
 FORMAT = "hybridlm-intent"
 OUT_OF_SCOPE = "oos"
@@ -58,7 +58,7 @@ class IntentModel:
         self._vocabulary, self._idf = vocabulary, idf
         self._tuned_weights, self.outlier = tuned, outlier
         base = Path(header["base_encoder"]) if header.get("base_encoder") else None
-        self._encoders: list[Encoder] = [TransformerEncoder(base, tuned if name == TUNED else None)
+        self._encoders: list[Encoder] = [TransformerEncoder(base, name, MAX_TOKENS, tuned if name == TUNED else None)
                                          if name in (TUNED, BASE) else load_encoder(name)
                                          for name in header["encoders"]]
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from hybridlm.models.encoder import EncoderError, mean_pooled, minilm_path, offline, pool, quietly
+from hybridlm.models.encoder import load_transformer, pool
 
 TUNED = "tuned"  # the encoder named in a model file: tuned, weights in the file
 BASE = "base"  # a named encoder folder, used as it is
@@ -31,21 +30,6 @@ HEAD_LEARNING_RATE = 1e-2
 WARMUP = 0.1  # share of the steps with a rising learning rate
 LOGIT_SCALE = 5.0  # unit vectors into the head: scaled so its softmax can become sure
 SHRINKAGE = 1e-3  # added to the covariance's diagonal: hundreds of dimensions, few examples per intent
-
-
-def load_transformer(folder: Path | None) -> tuple[Any, Any]:
-    """Tokenizer and transformer of a sentence-transformers folder (MiniLM's when None)."""
-    offline()
-    from transformers import AutoModel, AutoTokenizer
-
-    if folder and not folder.is_dir():
-        raise EncoderError(f"the encoder folder {folder} is missing")
-    path = str(folder or minilm_path())
-    try:
-        with quietly():
-            return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise EncoderError(f"cannot load an encoder from {path}: {str(err).splitlines()[0]}") from None
 
 
 def tune_encoder(texts: Sequence[str], labels: Sequence[str], epochs: int, base: Path | None = None, seed: int = 0,
@@ -80,24 +64,6 @@ def tune_encoder(texts: Sequence[str], labels: Sequence[str], epochs: int, base:
             progress(epoch + 1, loss.item())
     return {name: tensor.detach().numpy().astype(np.float16)
             for name, tensor in transformer.state_dict().items()}
-
-
-class TransformerEncoder:
-    """A sentence-transformers folder (MiniLM's when None) read with mean pooling, with tuned
-    weights when given."""
-
-    def __init__(self, base: Path | None, weights: dict[str, np.ndarray] | None = None) -> None:
-        import torch
-
-        self.name = TUNED if weights else BASE
-        self._tokenizer, self._transformer = load_transformer(base)
-        if weights:
-            state = {name: torch.from_numpy(array.astype(np.float32)) for name, array in weights.items()}
-            self._transformer.load_state_dict(state)
-        self._transformer.eval()
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return mean_pooled(self._tokenizer, self._transformer, list(texts), MAX_TOKENS)
 
 
 @dataclass(frozen=True)
