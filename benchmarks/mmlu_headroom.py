@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from hybridlm.evaluation.router_eval import RouterEvaluator, kfold_splits, two_model_result
+from hybridlm.models.encoder import encoder_name
 from hybridlm.routing.features import NAMES, feature_matrix
 from hybridlm.routing.outcomes import OutcomeSet, load_outcomes
 
@@ -84,7 +85,7 @@ def auroc_needed(rows: list[dict[str, float]], metric: str, target: float) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/routing/routellm/mmlu"))
-    parser.add_argument("--encoder", default="minilm-static")
+    parser.add_argument("--encoder", default="minilm-static", help="minilm-static, minilm or a local folder")
     parser.add_argument("--kinds", default="ensemble,knn", help="trained routers to set beside the prior")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -104,7 +105,7 @@ def main() -> None:
     splits = kfold_splits(len(data), args.folds, args.seed)
 
     prior = subject_prior(gain, subjects, splits)
-    evaluator = RouterEvaluator(args.encoder)
+    evaluator = RouterEvaluator(encoder_name(args.encoder))
     scores = {}
     for kind in (k.strip() for k in args.kinds.split(",") if k.strip()):
         scores[f"{kind} ({args.encoder})"] = evaluator.out_of_fold(data, kind, args.folds, args.seed)
