@@ -108,7 +108,7 @@ def main() -> None:
     evaluator = RouterEvaluator(encoder_name(args.encoder))
     scores = {}
     for kind in (k.strip() for k in args.kinds.split(",") if k.strip()):
-        scores[f"{kind} ({args.encoder})"] = evaluator.out_of_fold(data, kind, args.folds, args.seed)
+        scores[f"{kind} ({Path(args.encoder).name})"] = evaluator.out_of_fold(data, kind, args.folds, args.seed)
     features = feature_matrix(data.prompts)
     prior_result = two_model_result("prior", prior, weak, strong)
     routers = {"true subject alone": {"apgr": prior_result.apgr, "cpt50": prior_result.cpt50}}
