@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from hybridlm.evaluation.router_eval import RouterEvaluator, kfold_splits, two_model_result
+from hybridlm.evaluation.router_eval import RouterEvaluator, category_prior, kfold_splits, two_model_result
 from hybridlm.models.encoder import encoder_name
 from hybridlm.routing.features import NAMES, feature_matrix
 from hybridlm.routing.outcomes import OutcomeSet, load_outcomes
@@ -34,15 +34,6 @@ from machine import print_table  # benchmarks/machine.py: run as a script, its f
 
 NOISE_LEVELS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 MIX_WEIGHTS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-
-
-def subject_prior(gain: np.ndarray, subjects: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Each prompt's subject mean gain, learnt without its own fold."""
-    out = np.zeros(len(gain))
-    for train, test in splits:
-        means = {s: gain[train][subjects[train] == s].mean() for s in np.unique(subjects[train])}
-        out[test] = [means.get(s, gain[train].mean()) for s in subjects[test]]
-    return out
 
 
 def within_subject_auroc(score: np.ndarray, better: np.ndarray, subjects: np.ndarray) -> float:
@@ -96,15 +87,14 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_outcomes(args.data)
-    if any(c is None for c in data.categories):
-        raise SystemExit(f"{args.data}: every prompt needs a subject (category) for this analysis")
+    splits = kfold_splits(len(data), args.folds, args.seed)
+    prior = category_prior(data, splits)
+    if prior is None:
+        raise SystemExit(f"{args.data}: this analysis needs prompts grouped by subject (category)")
     subjects = np.array(data.categories)
     weak_i, strong_i = data.pair()
     weak, strong = data.scores[:, weak_i], data.scores[:, strong_i]
-    gain, better = strong - weak, strong > weak
-    splits = kfold_splits(len(data), args.folds, args.seed)
-
-    prior = subject_prior(gain, subjects, splits)
+    better = strong > weak
     evaluator = RouterEvaluator(encoder_name(args.encoder))
     scores = {}
     for kind in (k.strip() for k in args.kinds.split(",") if k.strip()):

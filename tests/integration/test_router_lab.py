@@ -140,6 +140,8 @@ def test_cli_train_eval_on_unseen_data_and_calibrate(tmp_path: Path) -> None:
     cv = last_json(hybridlm("eval", "router", "--data", str(MMLU), "--kinds", "knn,random", "--folds", "3",
                             "--json", "--report", str(tmp_path / "report")))
     assert cv["router"] == "knn" and cv["protocol"].startswith("3-fold")
+    assert set(cv["routers"]["category alone"]) == {"apgr", "cpt50", "cpt80"}  # MMLU's subjects as a reference
+    assert "category alone" not in unseen["routers"]  # a router file alone: nothing to learn categories from
     assert (tmp_path / "report" / "router-mmlu.png").stat().st_size > 10_000
     assert "APGR" in (tmp_path / "report" / "router-mmlu.html").read_text()
 

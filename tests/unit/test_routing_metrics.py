@@ -88,3 +88,21 @@ def test_a_guaranteed_quality_costs_more_llm_calls_and_delivers_at_least_the_ave
     assert guaranteed.held_out.llm_share >= average.held_out.llm_share
     assert guaranteed.held_out.quality_vs_llm >= average.held_out.quality_vs_llm
     assert guaranteed.calibration.quality_vs_llm >= 0.95
+
+
+def test_category_prior_learns_each_category_on_the_training_side_only() -> None:
+    from hybridlm.evaluation.router_eval import category_prior, kfold_splits
+    from hybridlm.routing.outcomes import OutcomeSet
+
+    categories = [f"c{i % 10}" for i in range(200)]
+    weak = np.array([0.0 if i % 10 < 3 else 1.0 for i in range(200)])  # the large model gains on c0-c2
+    data = OutcomeSet([f"q{i}" for i in range(200)], ["small", "large"], np.column_stack([weak, np.ones(200)]),
+                      np.tile([0.1, 1.0], (200, 1)), categories)
+    prior = category_prior(data, kfold_splits(200, 5, 0))
+    assert prior is not None
+    assert np.allclose(prior, 1.0 - weak)
+    held_out = [(np.arange(100), np.arange(100, 200))]
+    data.scores[:100, 0] = 1.0  # the training half now says the large model never gains
+    assert np.allclose(category_prior(data, held_out)[100:], 0.0)  # type: ignore[index]
+    no_groups = OutcomeSet(data.prompts, data.models, data.scores, data.costs, [f"u{i}" for i in range(200)])
+    assert category_prior(no_groups, held_out) is None

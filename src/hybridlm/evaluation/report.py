@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from hybridlm.evaluation.router_eval import Evaluation
+from hybridlm.evaluation.router_eval import REFERENCES, Evaluation
 
 
 def _plot(evaluation: Evaluation, path: Path) -> None:
@@ -21,7 +21,7 @@ def _plot(evaluation: Evaluation, path: Path) -> None:
         ax = next(ax_iter)
         for r in evaluation.two_model:
             ax.plot([100 * p.strong_share for p in r.curve], [p.quality for p in r.curve], marker=".",
-                    label=f"{r.name} (APGR {r.apgr:.3f})", linestyle="--" if r.name in ("oracle", "random") else "-")
+                    label=f"{r.name} (APGR {r.apgr:.3f})", linestyle="--" if r.name in REFERENCES else "-")
         ax.axhline(evaluation.weak_quality, color="grey", linestyle=":", label="small model")
         ax.axhline(evaluation.strong_quality, color="black", linestyle=":", label="large model")
         ax.set_xlabel("calls to the large model (%)")

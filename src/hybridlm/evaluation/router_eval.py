@@ -1,6 +1,7 @@
 """Evaluate routers on outcome data: k-fold (or a given train/test split) or a trained router file.
 
-Two models: RouteLLM's PGR curve, APGR, CPT(50%), CPT(80%), beside random and oracle.
+Two models: RouteLLM's PGR curve, APGR, CPT(50%), CPT(80%), beside random, the oracle and, when
+the prompts have categories (MMLU's subjects), routing by the category alone.
 More models: RouterBench's AIQ and the cost-quality frontier, beside every single model, a kNN
 baseline and the oracle.
 """
@@ -28,6 +29,8 @@ from hybridlm.routing.features import feature_matrix
 from hybridlm.routing.outcomes import OutcomeSet
 
 COST_WEIGHTS = np.concatenate([[0.0], np.geomspace(1e-3, 10.0, 40)])
+CATEGORY_ALONE = "category alone"  # a reference line: does a router learn more than the category?
+REFERENCES = ("random", CATEGORY_ALONE, "oracle")
 Progress = Callable[[str], None]
 
 
@@ -93,6 +96,20 @@ def kfold_splits(n: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.nda
     """(train, test) index pairs of a shuffled k-fold split; the same seed gives the same folds."""
     parts = np.array_split(np.random.default_rng(seed).permutation(n), folds)
     return [(np.concatenate([p for j, p in enumerate(parts) if j != i]), parts[i]) for i in range(folds)]
+
+
+def category_prior(data: OutcomeSet, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """Each prompt's category mean gain, learnt on the training side of its split: the score of a
+    router that knows the category and nothing else (None when the data has no usable categories)."""
+    topics = data.topics()
+    if topics is None:
+        return None
+    labels, gain = np.array(topics), data.gain()
+    out = np.zeros(len(data))
+    for train, test in splits:
+        means = {c: gain[train][labels[train] == c].mean() for c in np.unique(labels[train])}
+        out[test] = [means.get(c, gain[train].mean()) for c in labels[test]]
+    return out
 
 
 def _subset(x: Inputs, idx: np.ndarray) -> Inputs:
@@ -207,6 +224,9 @@ class RouterEvaluator:
             return result
         for name in order:
             result.two_model.append(two_model_result(name, trained[name], weak, strong))
+        prior = category_prior(combined, splits) if kinds else None
+        if prior is not None:
+            result.two_model.append(two_model_result(CATEGORY_ALONE, prior[test_idx], weak, strong))
         result.two_model.append(two_model_result("oracle", oracle_scores(weak, strong), weak, strong))
         return result
 

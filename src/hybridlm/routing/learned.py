@@ -205,11 +205,6 @@ LearnedRouter = TwoModelRouter | MultiModelRouter | RandomRouter | CascadeRouter
 # ---- training ---------------------------------------------------------------------------------
 
 
-def _gain(outcomes: OutcomeSet) -> np.ndarray:
-    weak, strong = outcomes.pair()
-    return outcomes.scores[:, strong] - outcomes.scores[:, weak]
-
-
 def _header(outcomes: OutcomeSet) -> dict[str, Any]:
     weak, strong = outcomes.pair()
     return {"trained_on": {"name": outcomes.name, "prompts": len(outcomes), "models": outcomes.models},
@@ -223,13 +218,13 @@ def fit_knn_component(name: str, x: Inputs, y: np.ndarray, k: int, weight: float
 
 def fit_two_model(kind: str, outcomes: OutcomeSet, x: Inputs, encoder_name: str, k: int = DEFAULT_K,
                   encoder: Encoder | None = None) -> TwoModelRouter:
-    gain = _gain(outcomes)
+    gain = outcomes.gain()
     components = [fit_knn_component("neighbours", x, gain, k)]
     if kind == "ensemble":
         linear = LinearHead.fit(x.E, x.F, gain)
         components.append(Component("shape", linear, 1.0, Percentiles.fit(linear.raw(x.E, x.F))))
-        topics = [c for c in outcomes.categories if c is not None]
-        if len(topics) == len(outcomes) and 1 < len(set(topics)) < len(topics) // 5:
+        topics = outcomes.topics()
+        if topics is not None:
             topic = TopicHead.fit(x.E, topics, gain)
             components.append(Component("topic", topic, 1.0, Percentiles.fit(topic.raw(x.E, x.F))))
     return TwoModelRouter(kind, encoder_name, components, _header(outcomes), encoder)

@@ -61,6 +61,18 @@ class OutcomeSet:
                           [self.categories[i] for i in idx], self.name,
                           {m: [texts[i] for i in idx] for m, texts in self.responses.items()})
 
+    def topics(self) -> list[str] | None:
+        """The categories, when every prompt has one and they group prompts (several, each shared)."""
+        labels = [c for c in self.categories if c is not None]
+        if len(labels) == len(self) and 1 < len(set(labels)) < len(labels) // 5:
+            return labels
+        return None
+
+    def gain(self) -> np.ndarray:
+        """Per prompt: the strong model's quality minus the weak one's."""
+        weak, strong = self.pair()
+        return self.scores[:, strong] - self.scores[:, weak]
+
     def by_cost(self) -> list[int]:
         """Model indices from cheapest to dearest (mean cost per prompt)."""
         return list(np.argsort(self.costs.mean(axis=0), kind="stable"))
