@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from hybridlm.evaluation.router_eval import RouterEvaluator, category_prior, kfold_splits, two_model_result
 from hybridlm.models.encoder import encoder_name
 from hybridlm.routing.features import NAMES, feature_matrix
-from hybridlm.routing.outcomes import OutcomeSet, load_outcomes
+from hybridlm.routing.outcomes import load_outcomes
 
 from machine import print_table  # benchmarks/machine.py: run as a script, its folder is on the path
 
@@ -47,10 +47,9 @@ def within_subject_auroc(score: np.ndarray, better: np.ndarray, subjects: np.nda
     return float(np.average(aurocs, weights=sizes))
 
 
-def simulate(data: OutcomeSet, prior: np.ndarray, subjects: np.ndarray, seeds: int) -> list[dict[str, float]]:
+def simulate(weak: np.ndarray, strong: np.ndarray, prior: np.ndarray, subjects: np.ndarray,
+             seeds: int) -> list[dict[str, float]]:
     """The prior plus gain-plus-noise signals: within-subject AUROC against the APGR it buys."""
-    weak_i, strong_i = data.pair()
-    weak, strong = data.scores[:, weak_i], data.scores[:, strong_i]
     gain = strong - weak
     rows = []
     for noise in NOISE_LEVELS:
@@ -110,7 +109,7 @@ def main() -> None:
         up = within_subject_auroc(features[:, j], better, subjects)
         feature_auroc[name] = max(up, 1.0 - up)  # the better direction, chosen in hindsight
 
-    rows = simulate(data, prior, subjects, args.noise_seeds)
+    rows = simulate(weak, strong, prior, subjects, args.noise_seeds)
     needed = {"apgr": auroc_needed(rows, "apgr", args.target_apgr),
               "cpt50": auroc_needed(rows, "cpt50", args.target_cpt50)}
     note = (f"{data.name}, {len(data)} prompts, {args.folds}-fold, seed {args.seed}; large model better on "

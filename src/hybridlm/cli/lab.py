@@ -78,7 +78,7 @@ def train_router(
     from hybridlm.errors import HybridLMError
     from hybridlm.evaluation.router_eval import embed
     from hybridlm.models.encoder import encoder_name
-    from hybridlm.routing.learned import KINDS, fit_router
+    from hybridlm.routing.learned import KINDS, WITHOUT_EMBEDDINGS, fit_router
 
     if kind not in KINDS:
         fail(f"unknown router kind '{kind}'; known: {', '.join(KINDS)}", 2)
@@ -88,7 +88,7 @@ def train_router(
     try:
         encoder = encoder_name(encoder)
         with console.status(f"Embedding {len(outcomes)} prompts with {encoder}...", spinner="dots"):
-            x = embed(outcomes, encoder) if kind != "random" else None
+            x = embed(outcomes, encoder) if kind not in WITHOUT_EMBEDDINGS else None
         router = fit_router(kind, outcomes, x, encoder, k)
         router.save(out)
     except HybridLMError as err:

@@ -21,6 +21,7 @@ from hybridlm.routing.learned import (
     Inputs,
     LearnedRouter,
     MultiModelRouter,
+    WITHOUT_EMBEDDINGS,
     RandomRouter,
     fit_multi,
     fit_router,
@@ -166,7 +167,7 @@ class RouterEvaluator:
 
     def out_of_fold(self, data: OutcomeSet, kind: str, folds: int = 5, seed: int = 0) -> np.ndarray:
         """Each prompt's two-model score from a router of `kind` trained on the other folds."""
-        x = embed(data, self.encoder_name) if kind not in ("random", "cascade") else None
+        x = embed(data, self.encoder_name) if kind not in WITHOUT_EMBEDDINGS else None
         return self._oof(kind, data, x, kfold_splits(len(data), folds, seed), multi=False)
 
     @staticmethod
@@ -197,7 +198,7 @@ class RouterEvaluator:
             splits = kfold_splits(len(data), folds, seed)
             protocol = (f"{folds}-fold cross-validation on {data.name} ({len(data)} prompts)" if kinds
                         else f"router file(s) scored on all {len(data)} prompts of {data.name}, no retraining")
-        needs_embeddings = any(k not in ("random", "cascade") for k in kinds)
+        needs_embeddings = any(k not in WITHOUT_EMBEDDINGS for k in kinds)
         self.progress(f"embedding {len(combined)} prompts with {self.encoder_name}")
         x = embed(combined, self.encoder_name) if needs_embeddings else None
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from hybridlm.artifacts import ArtifactError
-from hybridlm.models.encoder import ENCODERS, Encoder, load_encoder
+from hybridlm.models.encoder import Encoder, EncoderError, load_encoder
+from hybridlm.models.encoder import encoder_name as resolve_encoder  # `encoder_name` names parameters here
 from hybridlm.routing import artifact
 from hybridlm.routing.base import Score, last_user_text
 from hybridlm.routing.cascade import CascadeRouter, fit_cascade
@@ -241,6 +242,7 @@ def fit_multi(outcomes: OutcomeSet, x: Inputs, encoder_name: str, k: int = DEFAU
 
 
 KINDS = ("ensemble", "knn", "multi", "cascade", "random")
+WITHOUT_EMBEDDINGS = ("cascade", "random")  # they read the draft or nothing, not the prompt's embedding
 
 
 def fit_router(kind: str, outcomes: OutcomeSet, x: Inputs | None, encoder_name: str, k: int = DEFAULT_K,
@@ -269,23 +271,24 @@ def load_router(path: str | Path) -> LearnedRouter:
             return RandomRouter(int(header.get("seed", 0)), header)
         if kind == "cascade":
             return CascadeRouter.load(p, header, arrays)
-        encoder_name = str(header["encoder"])
-        if encoder_name not in ENCODERS and not Path(encoder_name).is_dir():
-            raise ArtifactError(f"{p}: this router reads prompts with the encoder '{encoder_name}', which is "
+        try:
+            encoder = resolve_encoder(str(header["encoder"]))
+        except EncoderError:
+            raise ArtifactError(f"{p}: this router reads prompts with the encoder '{header['encoder']}', which is "
                                 "not here (neither built in nor a folder on this machine); put the folder back "
-                                "or train the router again")
+                                "or train the router again") from None
         if kind in ("ensemble", "knn"):
             components = []
             for spec in header["components"]:
                 head, scale = artifact.build_head(p, spec, arrays)
                 components.append(Component(spec["name"], head, float(spec["weight"]), scale))
-            return TwoModelRouter(kind, encoder_name, components, header)
+            return TwoModelRouter(kind, encoder, components, header)
         if kind == "multi":
             knn, _ = artifact.build_head(p, {"name": "knn", "type": "knn", "params": header["knn_params"]},
                                          {**arrays, "knn.percentiles": arrays["quality.percentiles"]})
             linear, _ = artifact.build_head(p, {"name": "linear", "type": "linear"},
                                             {**arrays, "linear.percentiles": arrays["quality.percentiles"]})
-            return MultiModelRouter(encoder_name, list(header["models"]), arrays["models.mean_costs"], knn,  # type: ignore[arg-type]
+            return MultiModelRouter(encoder, list(header["models"]), arrays["models.mean_costs"], knn,  # type: ignore[arg-type]
                                     linear, Percentiles(arrays["quality.percentiles"]), header,  # type: ignore[arg-type]
                                     cost_weight=float(header.get("cost_weight", 0.0)))
     except KeyError as err:
