@@ -10,6 +10,8 @@ import pytest
 
 # Distilled encoders and embeddings are re-creatable: one cache for the whole session, fresh per run.
 os.environ["HYBRIDLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="hybridlm-test-cache-")
+# Joined models are 0.5-1 GB: one models dir for the session (kept between runs on this machine), not one per test.
+os.environ.setdefault("HYBRIDLM_MODELS_DIR", str(Path(tempfile.gettempdir()) / "hybridlm-test-models"))
 DATA = Path(__file__).parent / "data"
 
 STRIPPED = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HYBRIDLM_CONFIG", "HYBRIDLM_LLM_MODEL",

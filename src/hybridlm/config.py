@@ -59,6 +59,19 @@ class TierConfig(BaseModel):
         return self
 
 
+class ToolRoutingConfig(BaseModel):
+    """Requests with `tools`: when the small model may draft the call, and when its draft is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_local_tools: int = Field(8, ge=1, description="More functions on offer than this: straight to the LLM.")
+    min_fit: float = Field(0.25, ge=-1.0, le=1.0, description="No offered function fits the request better than "
+                                                             "this (cosine): straight to the LLM.")
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="The verifier's probability that the local draft is "
+                                                              "wrong at or above which the LLM answers instead.")
+    verifier: Path | None = Field(None, description="Verifier weights from `hybridlm eval tools --save-verifier` "
+                                                     "(default: the shipped ones).")
+
+
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = "heuristic"
@@ -72,6 +85,7 @@ class RouterConfig(BaseModel):
     local_tier: str = "slm"
     remote_tier: str = "llm"
     fallback: bool = Field(True, description="Serve from the local tier when the remote tier fails.")
+    tools: ToolRoutingConfig = Field(default_factory=ToolRoutingConfig)
     shadow_share: float = Field(
         0.0, ge=0.0, le=1.0,
         description="Share of requests the local tier served that are also sent to the remote tier in the background, "

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from hybridlm.config import Config
 from hybridlm.factcheck.detector import FactChecker
-from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
+from hybridlm.models.base import BackendContext, BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
 from hybridlm.models.registry import build_backend
 from hybridlm.rag.grounded import NO_SOURCE_ANSWER, NO_SOURCE_TIER, GroundedAnswers
 from hybridlm.rag.store import STORE_FILE
@@ -24,11 +24,15 @@ from hybridlm.routing.selfcheck import SAMPLE_TEMPERATURE
 from hybridlm.telemetry import RequestLog, default_log_path
 from hybridlm.skills.faq import KB_FILE
 from hybridlm.skills.support import SupportPolicy
+from hybridlm.routing.tools import TOOLS, ToolRouter
 from hybridlm.targets import RAG, SUPPORT, Target, model_names, resolve
-from hybridlm.types import Chunk, Completion, Decision, Message, Trace, Usage
+from hybridlm.tools.protocol import ToolRequest
+from hybridlm.types import Chunk, Completion, Decision, Message, ToolCallDelta, Trace, Usage
 
+T = TypeVar("T")
 CANNED_TIERS = ("faq", "flow", NO_SOURCE_TIER)  # answers given without any model
 LLM_UNAVAILABLE = "llm_unavailable"
+LOCAL_BUSY = "local_busy"
 NO_LLM = "no LLM tier is configured (set OPENAI_BASE_URL or add an 'llm' tier)"
 CASCADE_REASON = "cascade: the small model drafts first; a verifier reads the draft and may escalate"
 
@@ -55,11 +59,13 @@ class Pipeline:
         self._support = support  # None: built from the config's support section on first use
         self._rag: GroundedAnswers | None = None
         self._fact_checker: FactChecker | None = None
+        self.tool_router = ToolRouter(config.router.tools)
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None,
                     support: SupportPolicy | None = None) -> Pipeline:
-        backends = {name: build_backend(t.backend, t.options) for name, t in config.tiers.items()}
+        context = BackendContext(config.resolved_data_dir())
+        backends = {name: build_backend(t.backend, t.options, context) for name, t in config.tiers.items()}
         router = build_router(config.router)
         log = log or RequestLog(default_log_path(config.resolved_data_dir()))
         return cls(config, backends, router, log, support)
@@ -122,7 +128,7 @@ class Pipeline:
 
     def decide(self, messages: list[Message], target: Target) -> Decision:
         if self.cascades and not target.forced_tier:
-            return Decision(self.local_tier, None, target.threshold, CASCADE_REASON, self.router.name)
+            return Decision(self.local_tier, None, target.threshold, CASCADE_REASON, self.router.name, draft=True)
         score = self.router.score(messages)
         explained = score.explain()
         if target.forced_tier:
@@ -140,7 +146,8 @@ class Pipeline:
         return Trace(requested_model=requested_model, stream=stream, prompt_preview=text[:200],
                      prompt_text=text if self.config.server.store_text else None)
 
-    def plan(self, messages: list[Message], model: str, trace: Trace, conversation: str | None = None) -> None:
+    def plan(self, messages: list[Message], model: str, trace: Trace, conversation: str | None = None,
+             tools: ToolRequest | None = None) -> None:
         """Resolve the model name and decide the tier; records both on the trace."""
         target = self.resolve(model)
         trace.profile = target.profile
@@ -149,13 +156,28 @@ class Pipeline:
             return
         if target.profile == RAG and not self._plan_rag(messages, trace):
             return
-        trace.decision = self.decide(messages, target)
+        routes_tools = tools is not None and tools.choice != "none" and not target.forced_tier
+        trace.decision = self._decide_tools(messages, tools) if routes_tools and tools else self.decide(messages, target)
         trace.tier = trace.decision.tier
         if trace.decision.forced:
             return
-        wanted_remote = trace.decision.score is not None and trace.decision.score >= target.threshold
+        wanted_remote = trace.decision.tier == self.remote_tier or (
+            trace.decision.score is not None and trace.decision.score >= (trace.decision.threshold or 0.0)
+            and not trace.decision.draft)
         if wanted_remote and (reason := self.remote_unavailable()):
             self.mark_fallback(trace, reason)
+
+    def _decide_tools(self, messages: list[Message], tools: ToolRequest) -> Decision:
+        """Can the small model make this call? Reasons to go straight to the LLM, else it drafts and is checked."""
+        score = self.tool_router.before(messages, tools)
+        threshold = self.tool_router.threshold
+        if score.value >= threshold:
+            reason = f"tools: score {score.value:.2f} >= threshold {threshold:.2f}: {score.explain()}"
+            return Decision(self.remote_tier or self.local_tier, score.value, threshold, reason, TOOLS,
+                            score.contributions)
+        reason = (f"tools: score {score.value:.2f} < threshold {threshold:.2f} ({score.explain()}): the small model "
+                  "answers first; a verifier checks its call")
+        return Decision(self.local_tier, score.value, threshold, reason, TOOLS, score.contributions, draft=True)
 
     def _plan_support(self, messages: list[Message], trace: Trace, conversation: str | None) -> None:
         decision = self.support.decide(messages, conversation)
@@ -210,8 +232,28 @@ class Pipeline:
             and trace.tier != self.local_tier
             and trace.decision is not None
             and not trace.decision.forced
-            and err.kind != "invalid_request"
+            and err.kind not in ("invalid_request", "busy")
         )
+
+    def _may_leave_busy_local(self, trace: Trace, err: BackendError) -> bool:
+        """A routed request the local model has no room for goes to the remote tier, when there is one."""
+        return (err.kind == "busy" and trace.tier == self.local_tier and trace.decision is not None
+                and not trace.decision.forced and trace.fallback is None and self.remote_unavailable() is None)
+
+    async def _call_with_failover(self, trace: Trace, call: Callable[[str], Awaitable[T]]) -> T:
+        """Call the trace's tier; a failing remote tier gives way to the local one, a full local one to the remote."""
+        assert trace.tier is not None
+        try:
+            return await call(trace.tier)
+        except BackendError as err:
+            if self._may_leave_busy_local(trace, err):
+                trace.fallback, trace.fallback_reason = LOCAL_BUSY, err.message
+                trace.tier = self.remote_tier
+            elif self._may_fall_back(trace, err):
+                self.mark_fallback(trace, err.message)
+            else:
+                raise
+        return await call(trace.tier)
 
     def _account(self, trace: Trace, model: str, usage: Usage) -> None:
         assert trace.tier is not None
@@ -232,10 +274,9 @@ class Pipeline:
             return [{"role": "system", "content": trace.system_note}, *messages]
         return messages
 
-    @staticmethod
-    def _drafting(trace: Trace) -> bool:
-        """Is this call a cascade's draft, to be verified before anyone sees it?"""
-        return trace.decision is not None and trace.decision.reason == CASCADE_REASON
+    def _drafting(self, trace: Trace) -> bool:
+        """Is this call a local draft, to be verified before anyone sees it?"""
+        return trace.decision is not None and trace.decision.draft and trace.tier == self.local_tier
 
     def _canned(self, trace: Trace, messages: list[Message]) -> Completion:
         text = trace.canned_answer or ""
@@ -250,17 +291,16 @@ class Pipeline:
             self._keep_answer(trace, result.text)
             return result
         drafting = self._drafting(trace)
-        wants_logprobs = drafting and isinstance(self.router, DraftVerifier) and self.router.wants_logprobs
-        first_params = replace(params, logprobs=True) if wants_logprobs else params
-        try:
-            result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), first_params)
-        except BackendError as err:
-            if not self._may_fall_back(trace, err):
-                raise
-            self.mark_fallback(trace, err.message)
-            result = await self.backends[trace.tier].complete(self._for_tier(trace, messages), params)
+        wants_logprobs = (drafting and trace.decision is not None and trace.decision.router != TOOLS
+                          and isinstance(self.router, DraftVerifier) and self.router.wants_logprobs)
+
+        async def call(tier: str) -> Completion:
+            tier_params = replace(params, logprobs=True) if wants_logprobs and tier == self.local_tier else params
+            return await self.backends[tier].complete(self._for_tier(trace, messages), tier_params)
+
+        result = await self._call_with_failover(trace, call)
         self._account(trace, result.model, result.usage)
-        if drafting:
+        if self._drafting(trace):  # not when a full local queue sent the draft to the remote tier
             result = await self._verify_draft(messages, params, trace, result)
         if trace.grounding is not None and trace.grounding.sources and self.config.rag.check_answers:
             result = await self._verify_grounded(messages, params, trace, result)
@@ -304,16 +344,23 @@ class Pipeline:
     async def _verify_draft(self, messages: list[Message], params: GenerationParams, trace: Trace,
                             draft: Completion) -> Completion:
         """Cascade: keep the small model's draft, or pay for the large model when the verifier doubts it."""
-        assert isinstance(self.router, DraftVerifier) and trace.decision is not None
-        samples = await self._resample(messages, params, trace, draft)
-        verdict = self.router.verify(messages, draft, samples)
-        threshold = trace.decision.threshold or 0.0
+        assert trace.decision is not None
+        if trace.decision.router == TOOLS:
+            assert params.tools is not None
+            verdict, threshold, kind = self.tool_router.verify(messages, params.tools, draft), \
+                self.tool_router.verify_threshold, "tools"
+        else:
+            assert isinstance(self.router, DraftVerifier)
+            samples = await self._resample(messages, params, trace, draft)
+            verdict, threshold, kind = self.router.verify(messages, draft, samples), trace.decision.threshold or 0.0, \
+                "cascade"
         escalate = verdict.value >= threshold
-        reason = (f"cascade: draft verifier score {verdict.value:.2f} {'>=' if escalate else '<'} threshold "
+        reason = (f"{kind}: draft verifier score {verdict.value:.2f} {'>=' if escalate else '<'} threshold "
                   f"{threshold:.2f}: {verdict.explain()}")
         remote = self.remote_tier
         trace.decision = replace(trace.decision, tier=remote if escalate and remote else self.local_tier,
-                                 score=verdict.value, reason=reason, features=verdict.contributions)
+                                 score=verdict.value, threshold=threshold, reason=reason,
+                                 features=verdict.contributions)
         if not escalate:
             return draft
         if over := self.remote_unavailable():
@@ -343,13 +390,8 @@ class Pipeline:
         checked_first = trace.grounding is not None or self._drafting(trace)
         if trace.tier in CANNED_TIERS or checked_first:  # the whole answer is needed before any of it is sent
             return self._replay(await self.complete(messages, params, trace))
-        try:
-            chunks, first = await self._open(trace.tier, self._for_tier(trace, messages), params)
-        except BackendError as err:
-            if not self._may_fall_back(trace, err):
-                raise
-            self.mark_fallback(trace, err.message)
-            chunks, first = await self._open(trace.tier, self._for_tier(trace, messages), params)
+        chunks, first = await self._call_with_failover(
+            trace, lambda tier: self._open(tier, self._for_tier(trace, messages), params))
         self._account(trace, self.backends[trace.tier].model_name, Usage())
         return self._relay(chunks, first, messages, trace)
 
@@ -385,7 +427,11 @@ class Pipeline:
     @staticmethod
     async def _replay(result: Completion) -> AsyncIterator[Chunk]:
         """A finished answer as a stream (a cascade decides only once the draft is complete)."""
-        yield Chunk(text=result.text)
+        if result.text:
+            yield Chunk(text=result.text)
+        for index, call in enumerate(result.tool_calls):
+            yield Chunk(tool_calls=(ToolCallDelta(index, call.id, call.name, ""),))
+            yield Chunk(tool_calls=(ToolCallDelta(index, arguments=call.arguments),))
         yield Chunk(finish_reason=result.finish_reason, usage=result.usage)
 
     def record(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> None:

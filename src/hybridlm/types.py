@@ -28,14 +28,48 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call a model made, as OpenAI returns it: `arguments` is JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def as_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a streamed call: the first piece of call `index` names it, later ones add argument text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+    def as_openai(self) -> dict[str, Any]:
+        delta: dict[str, Any] = {"index": self.index}
+        function: dict[str, Any] = {"arguments": self.arguments}
+        if self.id is not None:
+            delta["id"], delta["type"] = self.id, "function"
+        if self.name is not None:
+            function["name"] = self.name
+        delta["function"] = function
+        return delta
+
+
+@dataclass(frozen=True)
 class Completion:
-    """What a backend returns for a non-streaming call."""
+    """What a backend returns for a non-streaming call: text, function calls, or both."""
 
     text: str
     model: str
     usage: Usage
     finish_reason: str = "stop"
     token_logprobs: tuple[float, ...] | None = None  # the model's log-probability of each token it wrote, if asked
+    tool_calls: tuple[ToolCall, ...] = ()
+    call_probability: float | None = None  # a local model offered tools: how likely it was to start a call
 
     @property
     def mean_logprob(self) -> float | None:
@@ -49,6 +83,7 @@ class Chunk:
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +97,7 @@ class Decision:
     router: str
     features: dict[str, float] = field(default_factory=dict)
     forced: bool = False
+    draft: bool = False  # the local tier answers first and a verifier keeps its answer or escalates
 
     def as_dict(self) -> dict[str, Any]:
         return {

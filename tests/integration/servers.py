@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import yaml
 
-from hybridlm.models.local_gguf import bundled_model_path
+from hybridlm.models.catalogue import SMALLEST_LOCAL_MODEL
+from hybridlm.models.manager import MODELS_DIR_ENV, ModelManager
 from hybridlm.telemetry import RequestLog, default_log_path
 
 LOOPBACK = "127.0.0.1"
@@ -64,14 +65,19 @@ class Upstream:
         return f"http://{LOOPBACK}:{self.port}/v1"
 
 
-def start_llama_server(workdir: Path, *options: str) -> Upstream:
-    """`python -m llama_cpp.server` with the bundled SmolLM2; `options` are more of its flags."""
+def model_file(name: str = SMALLEST_LOCAL_MODEL) -> Path:
+    """A catalogued model's verified GGUF, joined into the session's shared models dir if need be."""
+    return ModelManager(Path(os.environ[MODELS_DIR_ENV])).locate(name)
+
+
+def start_llama_server(workdir: Path, *options: str, model: str = SMALLEST_LOCAL_MODEL) -> Upstream:
+    """`python -m llama_cpp.server` with a catalogued model (SmolLM2 by default); `options` are more flags."""
     port = free_port()
     log_file = workdir / f"llama-server-{port}.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()), "--host", LOOPBACK,
-           "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", *options]
+    cmd = [sys.executable, "-m", "tests.integration.llama_server", "--model", str(model_file(model)),
+           "--host", LOOPBACK, "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", *options]
     with log_file.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
     _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
     return Upstream(proc, port)
 
@@ -135,11 +141,12 @@ def start_gateway(workdir: Path, config: dict[str, Any]) -> Gateway:
     return Gateway(proc, port, data_dir)
 
 
-def hybrid_config(llm_base_url: str, **llm: Any) -> dict[str, Any]:
-    """Embedded SLM plus an 'llm' tier on the given OpenAI-compatible URL, priced so costs show."""
+def hybrid_config(llm_base_url: str, slm_model: str = SMALLEST_LOCAL_MODEL, **llm: Any) -> dict[str, Any]:
+    """Embedded SLM (the smallest model unless one is named) plus an 'llm' tier on the given
+    OpenAI-compatible URL, priced so costs show."""
     return {
         "tiers": {
-            "slm": {"backend": "local", "price": {"input": 0.0, "output": 0.0}},
+            "slm": {"backend": "local", "model": slm_model, "price": {"input": 0.0, "output": 0.0}},
             "llm": {"backend": "openai", "base_url": llm_base_url, "model": "smollm2-cloud",
                     "price": {"input": 2.5, "output": 10.0}, "timeout": 30, "connect_timeout": 2, **llm},
         },

@@ -10,7 +10,7 @@ from tests.integration.commands import hybridlm, last_json
 def test_chat_answers_offline_from_the_embedded_slm_and_explains_the_route() -> None:
     proc = hybridlm("chat", "What are your opening hours?", "--max-tokens", "16")
     assert proc.returncode == 0, proc.stderr
-    assert "SmolLM2-135M-Instruct" in proc.stdout
+    assert "qwen2.5-coder-0.5b" in proc.stdout
     assert "threshold 0.50" in proc.stdout.replace("\n", " ")
     assert "routine_question" in proc.stdout
 

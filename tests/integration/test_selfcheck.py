@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from hybridlm.config import parse_config
-from hybridlm.models.base import GenerationParams
+from hybridlm.models.base import BackendContext, GenerationParams
 from hybridlm.models.local_gguf import LocalGGUFBackend, LocalOptions
 from hybridlm.pipeline import Pipeline
 from hybridlm.telemetry import RequestLog
@@ -35,16 +35,15 @@ def selfcheck_gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFacto
     stop(gw.proc)
 
 
-def test_embedded_model_reports_the_log_probability_of_each_token_it_writes() -> None:
-    backend = LocalGGUFBackend(LocalOptions())
+def test_embedded_model_reports_the_log_probability_of_each_token_it_writes(tmp_path: Path) -> None:
+    backend = LocalGGUFBackend(LocalOptions(model="smollm2-135m"), BackendContext(tmp_path))
     params = GenerationParams(max_tokens=24, temperature=0.0)
     plain = asyncio.run(backend.complete(QUESTION, params))
     scored = asyncio.run(backend.complete(QUESTION, GenerationParams(max_tokens=24, temperature=0.0, logprobs=True)))
     assert plain.token_logprobs is None
     assert scored.text == plain.text  # recording does not change what the model writes
     assert scored.token_logprobs is not None
-    # every token but the last one chosen (end of text, or the one max_tokens cut at) is scored
-    assert len(scored.token_logprobs) == scored.usage.completion_tokens - (scored.finish_reason == "length")
+    assert len(scored.token_logprobs) == scored.usage.completion_tokens  # every token it wrote is scored
     assert all(lp <= 0.0 and math.isfinite(lp) for lp in scored.token_logprobs)
     assert scored.mean_logprob is not None and scored.mean_logprob > -5.0
 

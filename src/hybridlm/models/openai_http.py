@@ -10,8 +10,9 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from hybridlm.models.base import BackendError, GenerationParams, estimate_prompt_tokens, estimate_tokens
-from hybridlm.types import Chunk, Completion, Message, Usage
+from hybridlm.models.base import BackendContext, BackendError, GenerationParams, estimate_prompt_tokens, estimate_tokens
+from hybridlm.tools.parsing import new_call_id
+from hybridlm.types import Chunk, Completion, Message, ToolCall, ToolCallDelta, Usage
 
 
 class OpenAIOptions(BaseModel):
@@ -35,7 +36,7 @@ class OpenAIBackend:
 
     Options = OpenAIOptions
 
-    def __init__(self, options: OpenAIOptions) -> None:
+    def __init__(self, options: OpenAIOptions, context: BackendContext | None = None) -> None:
         self.options = options
         self.model_name = options.model
         headers = {"content-type": "application/json", **options.headers}
@@ -80,11 +81,14 @@ class OpenAIBackend:
             data = orjson.loads(resp.content)
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
-        except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, IndexError, TypeError) as err:
+            calls = _tool_calls(choice["message"].get("tool_calls"))
+        except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise self._failure(err) from err
-        usage = _usage(data.get("usage")) or Usage(estimate_prompt_tokens(messages), estimate_tokens(text))
+        written = text + "".join(call.name + call.arguments for call in calls)
+        usage = _usage(data.get("usage")) or Usage(estimate_prompt_tokens(messages), estimate_tokens(written))
         return Completion(text=text, model=data.get("model") or self.model_name, usage=usage,
-                          finish_reason=choice.get("finish_reason") or "stop", token_logprobs=_token_logprobs(choice))
+                          finish_reason=choice.get("finish_reason") or "stop", token_logprobs=_token_logprobs(choice),
+                          tool_calls=calls)
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
         request = self._client.build_request("POST", self._url, content=self._body(messages, params, stream=True))
@@ -116,16 +120,45 @@ class OpenAIBackend:
                 raise BackendError("upstream", f"upstream sent a malformed stream event: {payload[:120]}") from err
             if "error" in event:
                 raise BackendError("upstream", f"upstream stream error: {event['error']}")
-            choices = event.get("choices") or []
-            delta = choices[0].get("delta", {}) if choices else {}
-            finish = choices[0].get("finish_reason") if choices else None
-            usage = _usage(event.get("usage"))
-            text = delta.get("content") or ""
-            if text or finish or usage:
-                yield Chunk(text=text, finish_reason=finish, usage=usage)
+            try:
+                choices = event.get("choices") or []
+                delta = (choices[0].get("delta") or {}) if choices else {}
+                finish = choices[0].get("finish_reason") if choices else None
+                usage = _usage(event.get("usage"))
+                text = delta.get("content") or ""
+                calls = _call_deltas(delta.get("tool_calls"))
+            except (AttributeError, TypeError, ValueError) as err:
+                raise BackendError("upstream", f"upstream sent a malformed stream event: {payload[:120]}") from err
+            if text or finish or usage or calls:
+                yield Chunk(text=text, finish_reason=finish, usage=usage, tool_calls=calls)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    """`message.tool_calls` of the OpenAI format; arguments stay the JSON text the upstream wrote."""
+    if not raw:
+        return ()
+    calls = []
+    for call in raw:
+        function = call["function"]
+        calls.append(ToolCall(str(call.get("id") or new_call_id()), str(function["name"]),
+                              str(function.get("arguments") or "{}")))
+    return tuple(calls)
+
+
+def _call_deltas(raw: Any) -> tuple[ToolCallDelta, ...]:
+    """`delta.tool_calls` of a stream event: the first piece of a call names it, later ones add arguments."""
+    if not raw:
+        return ()
+    deltas = []
+    for position, call in enumerate(raw):
+        function = call.get("function") or {}
+        name = function.get("name")
+        deltas.append(ToolCallDelta(int(call.get("index", position)), call.get("id"), name,
+                                    str(function.get("arguments") or "")))
+    return tuple(deltas)
 
 
 def _token_logprobs(choice: dict[str, Any]) -> tuple[float, ...] | None:

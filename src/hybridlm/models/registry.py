@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from hybridlm.models.base import ChatBackend
+from hybridlm.models.base import BackendContext, ChatBackend
 from hybridlm.models.local_gguf import LocalGGUFBackend
 from hybridlm.models.openai_http import OpenAIBackend
 
@@ -14,7 +14,7 @@ from hybridlm.models.openai_http import OpenAIBackend
 class BackendFactory(Protocol):
     Options: type[BaseModel]
 
-    def __call__(self, options: Any) -> ChatBackend: ...
+    def __call__(self, options: Any, context: BackendContext) -> ChatBackend: ...
 
 
 BACKENDS: dict[str, BackendFactory] = {
@@ -40,5 +40,5 @@ def validate_options(name: str, options: dict[str, Any]) -> BaseModel:
         raise ValueError(f"backend '{name}': {details}") from None
 
 
-def build_backend(name: str, options: dict[str, Any]) -> ChatBackend:
-    return _factory(name)(validate_options(name, options))
+def build_backend(name: str, options: dict[str, Any], context: BackendContext) -> ChatBackend:
+    return _factory(name)(validate_options(name, options), context)

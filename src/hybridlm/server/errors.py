@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hybridlm.models.base import BackendError
@@ -9,13 +10,14 @@ from hybridlm.models.base import BackendError
 
 class APIError(Exception):
     def __init__(self, status: int, message: str, type: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
+                 code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type
         self.code = code
         self.param = param
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -28,8 +30,14 @@ UPSTREAM_STATUS = {
 }
 
 
-def from_backend(err: BackendError) -> APIError:
-    """A model failure the caller should see: the request's fault (400) or the upstream's (5xx)."""
+def from_backend(err: BackendError, forced: bool = False) -> APIError:
+    """A model failure the caller should see: the request's fault (400), a full local queue (429 for a
+    request that named the tier, 503 otherwise, both with Retry-After) or the upstream's (5xx)."""
+    if err.kind == "busy":
+        retry = {"retry-after": str(math.ceil(err.retry_after or 1.0))}
+        if forced:
+            return APIError(429, err.message, type="rate_limit_error", code="local_model_busy", headers=retry)
+        return APIError(503, err.message, type="server_error", code="local_model_busy", headers=retry)
     if err.kind == "invalid_request":
         code = "context_length_exceeded" if "context" in err.message else "invalid_request"
         return APIError(400, err.message, code=code)

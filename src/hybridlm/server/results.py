@@ -57,4 +57,4 @@ def rejected(pipeline: Pipeline, err: APIError, endpoint: str, trace: Trace | No
     trace.error = err.message
     trace.error_code = err.code
     pipeline.record(trace, endpoint)
-    return JSONResult(err.status, err.body(), {"x-hybridlm-request-id": trace.request_id})
+    return JSONResult(err.status, err.body(), {**err.headers, "x-hybridlm-request-id": trace.request_id})

@@ -36,6 +36,18 @@ class ChatCompletionRequest(BaseModel):
     n: int | None = Field(None, ge=1, le=1)
     stream_options: dict[str, Any] | None = None
     user: str | None = None
+    tools: Any = None  # checked by hybridlm.tools.protocol, which names the exact field at fault
+    tool_choice: Any = None
+    parallel_tool_calls: Any = None
+    response_format: Any = None
+
+
+def assistant_message(result: Completion) -> dict[str, Any]:
+    """The answer as OpenAI sends it: with calls, `content` is null unless the model also wrote words."""
+    if not result.tool_calls:
+        return {"role": "assistant", "content": result.text}
+    return {"role": "assistant", "content": result.text or None,
+            "tool_calls": [call.as_openai() for call in result.tool_calls]}
 
 
 def completion_body(result: Completion, trace: Trace) -> dict[str, Any]:
@@ -46,7 +58,7 @@ def completion_body(result: Completion, trace: Trace) -> dict[str, Any]:
         "model": result.model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": result.text},
+            "message": assistant_message(result),
             "finish_reason": result.finish_reason,
         }],
         "usage": {

@@ -15,8 +15,17 @@ import orjson
 from pydantic import ValidationError
 
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.targets import UnknownModel
 from hybridlm.routing.base import message_text
+from hybridlm.targets import UnknownModel
+from hybridlm.tools.grammar import GrammarError, call_grammar, response_grammar
+from hybridlm.tools.protocol import (
+    ResponseFormat,
+    ToolRequest,
+    ToolRequestError,
+    check_tool_turns,
+    parse_response_format,
+    parse_tools,
+)
 from hybridlm.server.chat.protocol import (
     ChatCompletionRequest,
     chunk_body,
@@ -34,6 +43,16 @@ ENDPOINT = "/v1/chat/completions"
 PASSTHROUGH_EXCLUDE = {"stream_options", "user", "conversation_id"}
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """A request that passed every check: its messages, and its tool and output-format fields as values."""
+
+    body: ChatCompletionRequest
+    messages: list[Message]
+    tools: ToolRequest | None
+    response_format: ResponseFormat | None
+
+
 @dataclass
 class StreamResult:
     events: AsyncIterator[bytes]
@@ -47,7 +66,7 @@ def sse(payload: dict[str, Any]) -> bytes:
 SSE_DONE = b"data: [DONE]\n\n"
 
 
-def parse_request(raw: bytes) -> ChatCompletionRequest:
+def parse_request(raw: bytes) -> ChatRequest:
     """Bytes to a validated request, or an APIError that says exactly what is wrong."""
     try:
         data = orjson.loads(raw)
@@ -64,35 +83,53 @@ def parse_request(raw: bytes) -> ChatCompletionRequest:
         if first["type"] in ("too_short", "greater_than", "less_than_equal", "greater_than_equal", "less_than"):
             code = "invalid_value"
         raise APIError(400, f"Invalid value for '{param}': {first['msg']}", code=code, param=param) from None
-    if not any(message_text(m.model_dump()).strip() for m in request.messages):
+    messages: list[Message] = [m.model_dump(exclude_none=True) for m in request.messages]
+    if not any(message_text(m).strip() or m.get("tool_calls") for m in messages):
         raise APIError(400, "'messages' has no text: every message is empty", code="empty_messages", param="messages")
-    return request
+    try:
+        check_tool_turns(messages)
+        tools = parse_tools(request.tools, request.tool_choice, request.parallel_tool_calls)
+        response_format = parse_response_format(request.response_format)
+    except ToolRequestError as err:
+        raise APIError(400, str(err), code="invalid_value", param=err.param) from None
+    try:  # the local tier may answer any routed request: its grammar must exist
+        if tools is not None:
+            call_grammar(tools.functions, tools.parallel)
+        if response_format is not None:
+            response_grammar(response_format)
+    except GrammarError as err:
+        param = "tools" if tools is not None and response_format is None else "response_format"
+        raise APIError(400, f"'{param}' has a schema the local model cannot follow: {err}", code="invalid_schema",
+                       param=param) from None
+    return ChatRequest(request, messages, tools, response_format)
 
 
 class ChatService(PipelineService):
     endpoint = ENDPOINT
 
-    def _params(self, request: ChatCompletionRequest) -> GenerationParams:
+    def _params(self, chat: ChatRequest) -> GenerationParams:
+        request = chat.body
         stop = [request.stop] if isinstance(request.stop, str) else request.stop
         extra = {k: v for k, v in (request.model_extra or {}).items() if k not in PASSTHROUGH_EXCLUDE}
         return GenerationParams(
             max_tokens=request.max_completion_tokens or request.max_tokens or self.pipeline.config.server.default_max_tokens,
-            temperature=request.temperature, top_p=request.top_p, stop=stop, seed=request.seed, extra=extra,
+            temperature=request.temperature, top_p=request.top_p, stop=stop, seed=request.seed,
+            tools=chat.tools, response_format=chat.response_format, extra=extra,
         )
 
     async def handle(self, raw: bytes) -> JSONResult | StreamResult:
         trace = Trace()
         try:
-            request = parse_request(raw)
-            messages: list[Message] = [m.model_dump(exclude_none=True) for m in request.messages]
+            chat = parse_request(raw)
+            request, messages = chat.body, chat.messages
             trace = self.pipeline.start_trace(messages, request.model, request.stream)
             conversation = (request.model_extra or {}).get("conversation_id")
             try:
                 self.pipeline.plan(messages, request.model, trace,
-                                   str(conversation) if conversation is not None else None)
+                                   str(conversation) if conversation is not None else None, chat.tools)
             except UnknownModel as err:
                 raise APIError(404, str(err), code="model_not_found", param="model") from None
-            params = self._params(request)
+            params = self._params(chat)
             if request.stream:
                 chunks = await self.pipeline.stream(messages, params, trace)
                 include_usage = bool((request.stream_options or {}).get("include_usage"))
@@ -102,10 +139,15 @@ class ChatService(PipelineService):
         except APIError as err:
             return self.reject(err, trace)
         except BackendError as err:
-            return self.reject(from_backend(err), trace)
-        except Exception as err:  # a defect of ours: still answer in OpenAI's shape and keep the record
+            return self.reject(from_backend(err, trace.decision is not None and trace.decision.forced), trace)
+        except asyncio.CancelledError:  # the client went away before the answer was ready
+            trace.status, trace.http_status = "error", 499
+            trace.error, trace.error_code = "client disconnected before the answer", "client_disconnected"
+            self.pipeline.record(trace, ENDPOINT)
+            raise
+        except Exception:  # a defect of ours: answer in OpenAI's shape, keep the record, tell nothing of the inside
             log.exception("unhandled error in %s", trace.request_id)
-            return self.reject(APIError(500, f"internal error: {type(err).__name__}: {err}", "server_error",
+            return self.reject(APIError(500, f"internal error (request {trace.request_id})", "server_error",
                                         "internal_error"), trace)
         self.pipeline.record(trace, ENDPOINT)
         self.pipeline.maybe_shadow(messages, params, trace)
@@ -116,8 +158,10 @@ class ChatService(PipelineService):
         try:
             yield sse(chunk_body(trace, {"role": "assistant", "content": ""}, None))
             async for chunk in chunks:
-                if chunk.text or chunk.finish_reason:
-                    delta = {"content": chunk.text} if chunk.text else {}
+                if chunk.text or chunk.finish_reason or chunk.tool_calls:
+                    delta: dict[str, Any] = {"content": chunk.text} if chunk.text else {}
+                    if chunk.tool_calls:
+                        delta["tool_calls"] = [call.as_openai() for call in chunk.tool_calls]
                     yield sse(chunk_body(trace, delta, chunk.finish_reason))
             last_event = sse(closing_chunk_body(trace, include_usage))
         except BackendError as err:

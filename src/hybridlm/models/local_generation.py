@@ -1,0 +1,223 @@
+"""One answer of the local model: free text, JSON held to a schema, or function calls held to the
+offered functions, produced token by token on the model's worker thread.
+
+With `tools` and `tool_choice: auto` the model first shows what it wants to do: the probability
+it gives to starting a call (a `<tool_call>` tag, a JSON object or a code fence) is read from its
+first token. When it starts a call, the call is written again under a grammar built from the
+offered functions' schemas, so the name is one on offer and the arguments have the declared types,
+with every required one present. When it means to answer in words, or no offered function fits
+the request, it answers in words and no call is made. `tool_choice: required` or a named function
+skip the choice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hybridlm.models.base import BackendError, GenerationParams
+from hybridlm.models.chat_prompt import ChatPrompt
+from hybridlm.models.llama_runtime import PromptCache, Sampling, Step, generate, log_softmax_at
+from hybridlm.tools.grammar import CALL_OPEN, GrammarError, call_grammar, check_compiles, response_grammar
+from hybridlm.tools.parsing import CallStream, as_tool_calls, parse_calls
+from hybridlm.tools.protocol import ToolRequest
+from hybridlm.types import Chunk, Completion, Message, Usage
+
+CALL_TAG = CALL_OPEN.strip()
+CALL_STARTS = ("{", "```", CALL_TAG)
+TEXT_TEMPERATURE = 0.2  # free text when the client sets none; constrained output is greedy
+
+
+def call_start_tokens(llama: Any) -> np.ndarray:
+    """Token ids whose text opens a call: a tag (or the start of one), a JSON object, a code fence."""
+    ids = []
+    for token in range(llama.n_vocab()):
+        text = llama.detokenize([token], special=True).decode("utf-8", "ignore").lstrip()
+        if text and (text.startswith(CALL_STARTS) or CALL_TAG.startswith(text)):
+            ids.append(token)
+    return np.array(ids, dtype=np.int64)
+
+
+@dataclass
+class LocalModel:
+    """A loaded model and what its answers need: template, prompt cache, call-start tokens."""
+
+    llama: Any
+    name: str
+    prompt: ChatPrompt
+    cache: PromptCache
+    call_starts: np.ndarray
+    repeat_penalty: float
+    call_threshold: float = 0.5
+
+
+def _held_back(text: str, stops: list[str]) -> int:
+    """How many trailing characters could be the start of a stop string (kept until known)."""
+    longest = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                longest = max(longest, n)
+                break
+    return longest
+
+
+class Answer:
+    """One answer in the making: iterate `chunks()`, then read `completion()`."""
+
+    def __init__(self, model: LocalModel, messages: list[Message], params: GenerationParams,
+                 stopped: Callable[[], bool]) -> None:
+        self.model = model
+        self.messages = messages
+        self.params = params
+        self.stopped = stopped
+        self.text = ""
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.call_ids: list[str] = []
+        self.logprobs: list[float] = []
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.finish_reason = "stop"
+        self.call_probability: float | None = None  # auto tool choice: how much the model wanted to call
+
+    @property
+    def tools(self) -> ToolRequest | None:
+        tools = self.params.tools
+        return tools if tools is not None and tools.choice != "none" else None
+
+    def _tokens(self, prompt: str) -> list[int]:
+        llama = self.model.llama
+        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) >= llama.n_ctx():
+            raise BackendError("invalid_request", f"{self.model.name}: the prompt is {len(tokens)} tokens, more than "
+                               f"the model's context of {llama.n_ctx()} tokens", 400)
+        self.prompt_tokens = len(tokens)
+        return tokens
+
+    def _budget(self, prompt: list[int]) -> int:
+        return max(1, min(self.params.max_tokens - self.completion_tokens, self.model.llama.n_ctx() - len(prompt)))
+
+    def _sampling(self, constrained: bool) -> Sampling:
+        temperature = self.params.temperature
+        if temperature is None:
+            temperature = 0.0 if constrained else TEXT_TEMPERATURE
+        return Sampling(temperature, self.params.top_p if self.params.top_p is not None else 0.95,
+                        1.0 if constrained else self.model.repeat_penalty, self.params.seed)
+
+    def _steps(self, prompt: list[int], constrained: bool, grammar: str | None = None) -> Iterator[Step]:
+        return generate(self.model.llama, prompt, self._sampling(constrained), self._budget(prompt), grammar=grammar,
+                        stopped=self.stopped, logprobs=self.params.logprobs or grammar is not None)
+
+    def chunks(self) -> Iterator[Chunk]:
+        tools, response_format = self.tools, self.params.response_format
+        prompt_text = self.model.prompt.render(self.messages, tools)
+        prompt = self._tokens(prompt_text)
+        self.model.cache.restore(self.model.llama, prompt)
+        if tools is not None and tools.must_call:
+            yield from self._calls(prompt_text, tools)
+        elif tools is not None:
+            yield from self._auto(prompt_text, prompt, tools)
+        else:
+            grammar = self._grammar(response_grammar(response_format)) if response_format else None
+            yield from self._text(self._steps(prompt, grammar is not None, grammar), watch_calls=False)
+        self.model.cache.remember(self.model.llama)
+        yield Chunk(finish_reason=self.finish_reason, usage=Usage(self.prompt_tokens, self.completion_tokens))
+
+    def _grammar(self, grammar: str) -> str:
+        try:
+            check_compiles(self.model.llama, grammar)
+        except GrammarError as err:
+            raise BackendError("invalid_request", f"{self.model.name}: {err}", 400) from None
+        return grammar
+
+    def _auto(self, prompt_text: str, prompt: list[int], tools: ToolRequest) -> Iterator[Chunk]:
+        steps = self._steps(prompt, constrained=False)
+        first = next(steps, None)
+        if first is None:
+            return
+        distribution = log_softmax_at(self.model.llama)
+        self.call_probability = float(np.exp(distribution[self.model.call_starts]).sum())
+        starts_call = first.token in set(self.model.call_starts.tolist())
+        if self.call_probability >= self.model.call_threshold:
+            steps.close()
+            yield from self._calls(prompt_text, tools)
+            return
+        if starts_call:  # it leans to words, but its sampled start opens a call: answer without the tools
+            steps.close()
+            plain = self._tokens(self.model.prompt.render(self.messages))
+            yield from self._text(self._steps(plain, constrained=False), watch_calls=False)
+            return
+        yield from self._text(_chain(first, steps), watch_calls=True, prompt_text=prompt_text, tools=tools)
+
+    def _text(self, steps: Iterator[Step], watch_calls: bool, prompt_text: str = "",
+              tools: ToolRequest | None = None) -> Iterator[Chunk]:
+        stops = list(self.params.stop or []) + ([CALL_TAG] if watch_calls else [])
+        held = ""
+        produced = 0
+        for step in steps:
+            produced += 1
+            self._count(step)
+            held += step.text
+            found = [(held.find(s), s) for s in stops if s in held]
+            if found:
+                at, stop = min(found)
+                if at:
+                    yield self._say(held[:at])
+                steps.close()
+                if stop == CALL_TAG and tools is not None:  # a call after some words: written under the grammar
+                    yield from self._calls(prompt_text + self.text, tools)
+                return
+            keep = _held_back(held, stops)
+            if len(held) > keep:
+                yield self._say(held[: len(held) - keep])
+                held = held[len(held) - keep:]
+        if held:
+            yield self._say(held)
+        if produced and self.completion_tokens >= self.params.max_tokens:
+            self.finish_reason = "length"
+
+    def _say(self, text: str) -> Chunk:
+        self.text += text
+        return Chunk(text=text)
+
+    def _count(self, step: Step) -> None:
+        self.completion_tokens += 1
+        if step.logprob is not None and math.isfinite(step.logprob):
+            self.logprobs.append(step.logprob)
+
+    def _calls(self, prompt_text: str, tools: ToolRequest) -> Iterator[Chunk]:
+        grammar = self._grammar(call_grammar(tools.offered(), tools.parallel))
+        prompt = self._tokens(prompt_text + CALL_OPEN)
+        stream = CallStream()
+        written = ""
+        self.logprobs = []  # the call's own tokens: what a verifier reads
+        for step in self._steps(prompt, constrained=True, grammar=grammar):
+            self._count(step)
+            written += step.text
+            if deltas := stream.feed(step.text):
+                yield Chunk(tool_calls=tuple(deltas))
+        self.calls = parse_calls(written)
+        self.call_ids = stream.ids
+        complete = len(self.calls) == len(stream.ids) and bool(self.calls)
+        self.finish_reason = "tool_calls" if complete else "length"
+
+    def completion(self) -> Completion:
+        return Completion(
+            text=self.text, model=self.model.name, usage=Usage(self.prompt_tokens, self.completion_tokens),
+            finish_reason=self.finish_reason, token_logprobs=tuple(self.logprobs) if self.params.logprobs or self.calls
+            else None, tool_calls=as_tool_calls(self.calls, self.call_ids),
+            call_probability=self.call_probability,
+        )
+
+
+def _chain(first: Step, rest: Iterator[Step]) -> Iterator[Step]:
+    """The already-produced first step, then the rest; closing it closes the generation."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        rest.close()  # type: ignore[attr-defined]

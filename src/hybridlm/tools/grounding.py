@@ -1,0 +1,122 @@
+"""Does a call's argument come from the conversation, or did the model make it up?
+
+A small model asked to set an alarm with no time given will still write a time. Checking each
+argument against what the user (and earlier tool results) said catches that: numbers must appear
+as numbers (or number words, or as a percentage), strings must share their words with the text;
+values the schema enumerates, booleans and empty values are choices, not facts, and are not judged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hybridlm.models.chat_prompt import text_of
+from hybridlm.tools.protocol import Function
+from hybridlm.types import Message
+
+NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+WORD = re.compile(r"[a-z0-9]+")
+NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "hundred": 100, "thousand": 1000, "half": 0.5, "quarter": 0.25, "once": 1, "twice": 2, "single": 1,
+    "double": 2, "pair": 2, "dozen": 12, "noon": 12, "midnight": 0,
+}
+STOPWORDS = frozenset("a an the of in on at to for and or with by from is are be me my i you your it this that".split())
+
+
+def conversation_text(messages: Sequence[Message]) -> str:
+    """What the model may take values from: the user's turns and tool results (not its own words)."""
+    return "\n".join(text_of(m.get("content")) for m in messages if m.get("role") in ("user", "tool", "system"))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The numbers and words of a conversation, ready for checking values against."""
+
+    numbers: frozenset[float]
+    words: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> Evidence:
+        lowered = text.lower()
+        numbers = set()
+        for raw in NUMBER.findall(lowered):
+            try:
+                numbers.add(float(raw.replace(",", "")))
+            except ValueError:
+                continue
+        words = set(WORD.findall(lowered))
+        numbers.update(float(v) for w, v in NUMBER_WORDS.items() if w in words)
+        return cls(frozenset(numbers), frozenset(words))
+
+    def has_number(self, value: float) -> bool:
+        return any(abs(value - n) < 1e-9 or abs(value - n / 100) < 1e-9 or abs(value - n * 100) < 1e-6
+                   or (n and abs(value / n - 1000) < 1e-6) or (value and abs(n / value - 1000) < 1e-6)
+                   for n in self.numbers)
+
+    def has_text(self, value: str) -> bool:
+        words = [w for w in WORD.findall(value.lower()) if w not in STOPWORDS]
+        if not words:
+            return True
+        found = sum(1 for w in words if w in self.words or any(w.startswith(x) or x.startswith(w)
+                                                                for x in self.words if len(x) > 3 and len(w) > 3))
+        return found / len(words) >= 0.5
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def grounded(value: Any, schema: dict[str, Any], evidence: Evidence) -> bool | None:
+    """True or False for a value that could have come from the text; None for a choice (enum, bool)."""
+    if "enum" in schema or isinstance(value, bool) or value is None or value == "":
+        return None
+    leaves = [v for v in _leaves(value) if not isinstance(v, bool) and v not in (None, "")]
+    if not leaves:
+        return None
+    for leaf in leaves:
+        if isinstance(leaf, int | float):
+            if not evidence.has_number(float(leaf)):
+                return False
+        elif not evidence.has_text(str(leaf)):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """Per call: the required and optional arguments that were, or were not, found in the text."""
+
+    required_missing: tuple[str, ...]
+    optional_missing: tuple[str, ...]
+    checked: int
+
+    @property
+    def share_found(self) -> float:
+        missing = len(self.required_missing) + len(self.optional_missing)
+        return 1.0 - missing / self.checked if self.checked else 1.0
+
+
+def ground_call(function: Function, arguments: dict[str, Any], messages: Sequence[Message]) -> Grounding:
+    evidence = Evidence.of(conversation_text(messages))
+    properties = function.parameters.get("properties") or {}
+    required, optional, checked = [], [], 0
+    for name, value in arguments.items():
+        verdict = grounded(value, properties.get(name) or {}, evidence)
+        if verdict is None:
+            continue
+        checked += 1
+        if not verdict:
+            (required if name in function.required else optional).append(name)
+    return Grounding(tuple(required), tuple(optional), checked)

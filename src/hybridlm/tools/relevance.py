@@ -1,0 +1,70 @@
+"""Does any offered function fit the request? A sentence-embedding match, before any model runs.
+
+A small model offered tools calls one almost whatever is asked (asked for the capital of France
+with an alarm tool on offer, it sets an alarm). The cosine between the request and each
+function's name and description, in MiniLM's space, tells a fitting function from an unrelated
+one well (measured in docs/BENCHMARKS.md), in a
+few milliseconds, and the function embeddings are cached.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from hybridlm.models.encoder import Encoder, load_encoder
+from hybridlm.routing.base import last_user_text
+from hybridlm.tools.protocol import Function
+from hybridlm.types import Message
+
+SEPARATORS = re.compile(r"[._\-]+|(?<=[a-z])(?=[A-Z])")
+CACHED_FUNCTIONS = 4096
+MAX_CHARS = 2000
+
+
+def function_text(function: Function) -> str:
+    """`get_weather.forecast` -> `get weather forecast: <description>`."""
+    return f"{SEPARATORS.sub(' ', function.name).strip()}: {function.description}"[:MAX_CHARS]
+
+
+class ToolRelevance:
+    """Cosine similarity of the last user message to each offered function, in [-1, 1]."""
+
+    def __init__(self, encoder: Encoder | None = None) -> None:
+        self._encoder = encoder
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder("minilm")
+        return self._encoder
+
+    def _function_vectors(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            if missing:
+                for text, vector in zip(missing, self.encoder.encode(missing)):
+                    self._cache[text] = vector
+                while len(self._cache) > CACHED_FUNCTIONS:
+                    self._cache.popitem(last=False)
+            for text in texts:
+                self._cache.move_to_end(text)
+            return np.stack([self._cache[t] for t in texts])
+
+    def scores(self, messages: list[Message], functions: Sequence[Function]) -> list[float]:
+        request = last_user_text(messages)[-MAX_CHARS:]
+        if not request.strip() or not functions:
+            return [0.0 for _ in functions]
+        query = self.encoder.encode([request])[0]
+        vectors = self._function_vectors([function_text(f) for f in functions])
+        return [float(v) for v in vectors @ query]
+
+    def best(self, messages: list[Message], functions: Sequence[Function]) -> float:
+        scores = self.scores(messages, functions)
+        return max(scores) if scores else 0.0
