@@ -11,13 +11,15 @@ from hybridlm.config import Config, load_config
 from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import Pipeline
 from hybridlm.targets import HYBRID, RAG
-from hybridlm.types import Message, Trace
+from hybridlm.tools.protocol import parse_response_format, parse_tools
+from hybridlm.types import Message, ToolCall, Trace
 
 
 @dataclass(frozen=True)
 class ChatResult:
     text: str
     trace: Trace
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def route(self) -> dict[str, Any]:
@@ -47,20 +49,25 @@ class HybridLM:
         return trace
 
     async def achat(self, prompt: str | list[Message], model: str = HYBRID, max_tokens: int | None = None,
-                    temperature: float | None = None, system: str | None = None) -> ChatResult:
+                    temperature: float | None = None, system: str | None = None,
+                    tools: list[dict[str, Any]] | None = None, tool_choice: Any = None,
+                    response_format: dict[str, Any] | None = None) -> ChatResult:
+        """`tools`, `tool_choice` and `response_format` take OpenAI's shapes; calls come back in `tool_calls`."""
         messages = as_messages(prompt, system)
         trace = self.pipeline.start_trace(messages, model, stream=False)
-        params = GenerationParams(max_tokens=max_tokens or self.config.server.default_max_tokens,
-                                  temperature=temperature)
         try:
-            self.pipeline.plan(messages, model, trace)
+            tool_request = parse_tools(tools, tool_choice)
+            params = GenerationParams(max_tokens=max_tokens or self.config.server.default_max_tokens,
+                                      temperature=temperature, tools=tool_request,
+                                      response_format=parse_response_format(response_format))
+            self.pipeline.plan(messages, model, trace, tools=tool_request)
             result = await self.pipeline.complete(messages, params, trace)
         except Exception as err:
             trace.status, trace.error = "error", str(err)
             self.pipeline.record(trace, "python")
             raise
         self.pipeline.record(trace, "python")
-        return ChatResult(result.text, trace)
+        return ChatResult(result.text, trace, result.tool_calls)
 
     def chat(self, prompt: str | list[Message], **kwargs: Any) -> ChatResult:
         return self._loop.run_until_complete(self.achat(prompt, **kwargs))

@@ -10,7 +10,7 @@ import datetime as dt
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from hybridlm.config import Config
 from hybridlm.factcheck.detector import FactChecker
@@ -25,9 +25,14 @@ from hybridlm.telemetry import RequestLog, default_log_path
 from hybridlm.skills.faq import KB_FILE
 from hybridlm.skills.support import SupportPolicy
 from hybridlm.routing.tools import TOOLS, ToolRouter
+from hybridlm.tools.relevance import ToolRelevance
 from hybridlm.targets import RAG, SUPPORT, Target, model_names, resolve
 from hybridlm.tools.protocol import ToolRequest
 from hybridlm.types import Chunk, Completion, Decision, Message, ToolCallDelta, Trace, Usage
+
+if TYPE_CHECKING:
+    from hybridlm.models.local_gguf import LocalGGUFBackend
+    from hybridlm.models.manager import Progress
 
 T = TypeVar("T")
 CANNED_TIERS = ("faq", "flow", NO_SOURCE_TIER)  # answers given without any model
@@ -49,7 +54,7 @@ class DraftVerifier(Protocol):
 
 class Pipeline:
     def __init__(self, config: Config, backends: dict[str, ChatBackend], router: Router, log: RequestLog,
-                 support: SupportPolicy | None = None) -> None:
+                 support: SupportPolicy | None = None, tool_router: ToolRouter | None = None) -> None:
         self.config = config
         self.backends = backends
         self.router = router
@@ -59,24 +64,29 @@ class Pipeline:
         self._support = support  # None: built from the config's support section on first use
         self._rag: GroundedAnswers | None = None
         self._fact_checker: FactChecker | None = None
-        self.tool_router = ToolRouter(config.router.tools)
+        self.tool_router = tool_router or ToolRouter(config.router.tools)
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None,
                     support: SupportPolicy | None = None) -> Pipeline:
-        context = BackendContext(config.resolved_data_dir())
+        relevance = ToolRelevance()
+        context = BackendContext(config.resolved_data_dir(), relevance)
         backends = {name: build_backend(t.backend, t.options, context) for name, t in config.tiers.items()}
         router = build_router(config.router)
         log = log or RequestLog(default_log_path(config.resolved_data_dir()))
-        return cls(config, backends, router, log, support)
+        return cls(config, backends, router, log, support, ToolRouter(config.router.tools, relevance))
 
-    def warm_up(self) -> None:
-        """Load what loads lazily (the embedded model, the router's encoder) before traffic arrives."""
+    def local_backends(self) -> list[LocalGGUFBackend]:
         from hybridlm.models.local_gguf import LocalGGUFBackend
 
-        for backend in self.backends.values():
-            if isinstance(backend, LocalGGUFBackend):
-                backend.load()
+        return [b for b in self.backends.values() if isinstance(b, LocalGGUFBackend)]
+
+    def warm_up(self, progress: Progress | None = None) -> None:
+        """Load what loads lazily (the local models, joined on first use; the routers' encoders) before
+        traffic arrives."""
+        for backend in self.local_backends():
+            backend.load(progress)
+        self.tool_router.relevance.encoder.encode(["warm up"])
         self.router.score([{"role": "user", "content": "warm up"}])
         support = self.config.support
         data_dir = self.config.resolved_data_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,42 @@ GOOD_MESSAGES = '[{"role": "user", "content": "hi"}]'
 )
 def test_malformed_requests_get_400(gateway: Gateway, body: str, code: str, param: str | None) -> None:
     assert_error(gateway, post(gateway, body), 400, code, param)
+
+
+ALARM = {"type": "function", "function": {"name": "set_alarm", "description": "Set an alarm",
+                                          "parameters": {"type": "object", "properties": {"time": {"type": "string"}},
+                                                         "required": ["time"]}}}
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "invalid_value",
+         "tools[0].function.name"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": "an object, please"}}]},
+         "invalid_value", "tools[0].function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {},
+                                                                                   "required": ["x"]}}}]},
+         "invalid_value", "tools[0].function.parameters.required"),
+        ({"tools": "set_alarm"}, "invalid_value", "tools"),
+        ({"tools": [ALARM], "tool_choice": {"type": "function", "function": {"name": "play_music"}}}, "invalid_value",
+         "tool_choice"),
+        ({"tool_choice": "required"}, "invalid_value", "tool_choice"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x",
+                                                                       "schema": {"$ref": "http://example.com/x"}}}},
+         "invalid_schema", "response_format"),
+        ({"response_format": {"type": "yaml"}}, "invalid_value", "response_format.type"),
+        ({"messages": [*HI, {"role": "tool", "tool_call_id": "call_1", "content": "42"}]}, "invalid_value",
+         "messages[1].tool_call_id"),
+        ({"messages": [*HI, {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                                                                  "function": {"name": "f", "arguments": "{oops"}}]}]},
+         "invalid_value", "messages[1].tool_calls[0].function.arguments"),
+    ],
+)
+def test_malformed_tool_and_format_fields_get_400(gateway: Gateway, fields: dict, code: str, param: str) -> None:
+    body = {"model": "hybrid", "messages": HI, **fields}
+    assert_error(gateway, post(gateway, json.dumps(body)), 400, code, param)
 
 
 def test_unknown_model_gets_404(gateway: Gateway) -> None:

@@ -16,6 +16,7 @@ from hybridlm.cli.common import ConfigOption, JsonOption, ModelOption, app, cons
 
 if TYPE_CHECKING:
     from hybridlm.api import ChatResult, HybridLM
+    from hybridlm.pipeline import Pipeline
     from hybridlm.types import Trace
 
 
@@ -49,6 +50,23 @@ def _route_table(trace: Trace) -> Table:
     return table
 
 
+def load_local_models(pipeline: Pipeline) -> None:
+    """Load the local models, with a progress bar while one is joined from its parts (first use only)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    for backend in pipeline.local_backends():
+        if backend.needs_join():
+            columns = (TextColumn(f"joining and checking {backend.model_name} (first use)"), BarColumn(),
+                       DownloadColumn(), TransferSpeedColumn())
+            with Progress(*columns, console=err_console, transient=True) as bar:
+                task = bar.add_task("join", total=None)
+                backend.load(lambda done, total: bar.update(task, completed=done, total=total))
+        with console.status(f"Loading {backend.model_name}...", spinner="dots"):
+            backend.load()
+        if backend.note:
+            err_console.print(f"[yellow]{backend.note}[/yellow]")
+
+
 def answer_once(config: Path | None, doing: str, prompt: str, **options: Any) -> ChatResult:
     """One answer through the Python API, models loaded and released around it; errors end the command."""
     from hybridlm.errors import HybridLMError
@@ -56,6 +74,7 @@ def answer_once(config: Path | None, doing: str, prompt: str, **options: Any) ->
     with console.status("Loading models...", spinner="dots"):
         hybrid = hybrid_api(config)
     try:
+        load_local_models(hybrid.pipeline)
         with console.status(doing, spinner="dots"):
             return hybrid.chat(prompt, **options)
     except HybridLMError as err:
@@ -131,8 +150,9 @@ def serve(
 
     cfg = load_cli_config(config)
     try:
-        with console.status("Loading the embedded model and the router...", spinner="dots"):
-            pipeline = Pipeline.from_config(cfg)
+        pipeline = Pipeline.from_config(cfg)
+        load_local_models(pipeline)
+        with console.status("Loading the routers...", spinner="dots"):
             pipeline.warm_up()
     except HybridLMError as err:
         fail(str(err), 2)

@@ -12,6 +12,7 @@ from hybridlm.types import Chunk, Completion, Message
 
 if TYPE_CHECKING:
     from hybridlm.tools.protocol import ResponseFormat, ToolRequest
+    from hybridlm.tools.relevance import ToolRelevance
 
 
 def estimate_tokens(text: str) -> int:
@@ -76,6 +77,7 @@ class BackendContext:
     """What a backend may need from the deployment beyond its own options."""
 
     data_dir: Path
+    tool_relevance: ToolRelevance | None = None  # shared with the tool router: one encoder, one cache
 
 
 @runtime_checkable

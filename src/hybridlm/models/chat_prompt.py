@@ -27,6 +27,10 @@ TOOLS_RULES = (
     "<args-json-object>}\n</tool_call>"
 )
 DEFAULT_SYSTEM = "You are a helpful assistant."
+TOOL_GUIDANCE = (
+    "When you call a function, take each argument value from the user's message, converted to the units and "
+    "format the function's description asks for, and leave out optional arguments the user did not mention."
+)
 
 
 def text_of(content: Any) -> str:
@@ -47,6 +51,14 @@ def _arguments(call: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def with_system_note(messages: list[Message], note: str) -> list[Message]:
+    """The messages with `note` added to the system prompt (or as one, when there is none)."""
+    if messages and messages[0].get("role") in ("system", "developer"):
+        first = {**messages[0], "role": "system", "content": f"{text_of(messages[0].get('content'))}\n\n{note}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": f"{DEFAULT_SYSTEM} {note}"}, *messages]
 
 
 def tool_json(request: ToolRequest) -> list[dict[str, Any]]:
@@ -75,11 +87,19 @@ class ChatPrompt:
                    llama._model.token_get_text(bos) if bos != -1 else "")
 
     def render(self, messages: list[Message], tools: ToolRequest | None = None) -> str:
-        """The prompt, ending where the assistant's answer begins."""
-        if tools is not None and not self.knows_tools:
-            return self._formatter(messages=self._as_text_turns(messages, tools)).prompt
+        """The prompt, ending where the assistant's answer begins; with tools, the system prompt says how
+        to fill arguments (small models otherwise invent optional ones)."""
         normalised = [self._normalise(m) for m in messages]
-        return self._formatter(messages=normalised, tools=tool_json(tools) if tools else None).prompt
+        if tools is None:
+            return self._formatter(messages=normalised).prompt
+        if normalised and normalised[0]["role"] == "system":
+            system = normalised.pop(0)["content"] + "\n\n" + TOOL_GUIDANCE
+        else:
+            system = DEFAULT_SYSTEM + " " + TOOL_GUIDANCE
+        if not self.knows_tools:
+            return self._formatter(messages=self._as_text_turns(system, normalised, tools)).prompt
+        return self._formatter(messages=[{"role": "system", "content": system}, *normalised],
+                               tools=tool_json(tools)).prompt
 
     @staticmethod
     def _normalise(message: Message) -> dict[str, Any]:
@@ -93,11 +113,10 @@ class ChatPrompt:
             out["tool_call_id"] = message.get("tool_call_id")
         return out
 
-    def _as_text_turns(self, messages: list[Message], tools: ToolRequest) -> list[dict[str, Any]]:
+    @staticmethod
+    def _as_text_turns(system: str, turns: list[dict[str, Any]], tools: ToolRequest) -> list[dict[str, Any]]:
         """Tools described in the system prompt, calls and results as plain turns, for a template without tools."""
         listing = "".join("\n" + json.dumps(t) for t in tool_json(tools))
-        turns = [self._normalise(m) for m in messages]
-        system = turns.pop(0)["content"] if turns and turns[0]["role"] == "system" else DEFAULT_SYSTEM
         out: list[dict[str, Any]] = [{"role": "system", "content": system + TOOLS_PREAMBLE + listing + TOOLS_RULES}]
         for turn in turns:
             if turn["role"] == "assistant" and turn.get("tool_calls"):

@@ -8,6 +8,11 @@ offered functions' schemas, so the name is one on offer and the arguments have t
 with every required one present. When it means to answer in words, or no offered function fits
 the request, it answers in words and no call is made. `tool_choice: required` or a named function
 skip the choice.
+
+Two checks let it decline, as a careful assistant would: when no offered function fits the
+request (by sentence-embedding similarity, `tool_fit_floor`) it answers in words without the tools,
+and a call whose required value the conversation does not contain (an alarm with no time) is not
+made: it asks for the value instead (`ask_for_missing`).
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ from typing import Any
 import numpy as np
 
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.models.chat_prompt import ChatPrompt
+from hybridlm.models.chat_prompt import ChatPrompt, with_system_note
 from hybridlm.models.llama_runtime import PromptCache, Sampling, Step, generate, log_softmax_at
-from hybridlm.tools.grammar import CALL_OPEN, GrammarError, call_grammar, check_compiles, response_grammar
-from hybridlm.tools.parsing import CallStream, as_tool_calls, parse_calls
-from hybridlm.tools.protocol import ToolRequest
-from hybridlm.types import Chunk, Completion, Message, Usage
+from hybridlm.tools.grammar import CALL_CLOSE, CALL_OPEN, GrammarError, call_grammar, check_compiles, response_grammar
+from hybridlm.tools.parsing import Call, as_tool_call, complete_blocks, parse_block, tidy
+from hybridlm.tools.grounding import ground_call
+from hybridlm.tools.protocol import Function, ToolRequest
+from hybridlm.tools.relevance import ToolRelevance
+from hybridlm.types import Chunk, Completion, Message, ToolCall, ToolCallDelta, Usage
 
 CALL_TAG = CALL_OPEN.strip()
+CLOSE_TAG = CALL_CLOSE.strip()
 CALL_STARTS = ("{", "```", CALL_TAG)
 TEXT_TEMPERATURE = 0.2  # free text when the client sets none; constrained output is greedy
 
@@ -44,7 +52,8 @@ def call_start_tokens(llama: Any) -> np.ndarray:
 
 @dataclass
 class LocalModel:
-    """A loaded model and what its answers need: template, prompt cache, call-start tokens."""
+    """A loaded model and what its answers need: template, prompt cache, call-start tokens, and the
+    checks that let it decline a call (see the module docstring)."""
 
     llama: Any
     name: str
@@ -53,6 +62,9 @@ class LocalModel:
     call_starts: np.ndarray
     repeat_penalty: float
     call_threshold: float = 0.5
+    relevance: ToolRelevance | None = None
+    fit_floor: float | None = None
+    ask_for_missing: bool = True
 
 
 def _held_back(text: str, stops: list[str]) -> int:
@@ -76,13 +88,13 @@ class Answer:
         self.params = params
         self.stopped = stopped
         self.text = ""
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.call_ids: list[str] = []
+        self.calls: list[ToolCall] = []
         self.logprobs: list[float] = []
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.finish_reason = "stop"
         self.call_probability: float | None = None  # auto tool choice: how much the model wanted to call
+        self.tool_fit: float | None = None  # auto tool choice: how well the best offered function fits
 
     @property
     def tools(self) -> ToolRequest | None:
@@ -135,6 +147,12 @@ class Answer:
         return grammar
 
     def _auto(self, prompt_text: str, prompt: list[int], tools: ToolRequest) -> Iterator[Chunk]:
+        model = self.model
+        if model.relevance is not None and model.fit_floor is not None:
+            self.tool_fit = model.relevance.best(self.messages, tools.offered())
+            if self.tool_fit < model.fit_floor:  # no offered function fits: an answer in words
+                yield from self._words(self.messages)
+                return
         steps = self._steps(prompt, constrained=False)
         first = next(steps, None)
         if first is None:
@@ -148,8 +166,7 @@ class Answer:
             return
         if starts_call:  # it leans to words, but its sampled start opens a call: answer without the tools
             steps.close()
-            plain = self._tokens(self.model.prompt.render(self.messages))
-            yield from self._text(self._steps(plain, constrained=False), watch_calls=False)
+            yield from self._words(self.messages)
             return
         yield from self._text(_chain(first, steps), watch_calls=True, prompt_text=prompt_text, tools=tools)
 
@@ -180,6 +197,11 @@ class Answer:
         if produced and self.completion_tokens >= self.params.max_tokens:
             self.finish_reason = "length"
 
+    def _words(self, messages: list[Message]) -> Iterator[Chunk]:
+        """An answer in words, with no tools in the prompt (so none can be called)."""
+        prompt = self._tokens(self.model.prompt.render(messages))
+        yield from self._text(self._steps(prompt, constrained=False), watch_calls=False)
+
     def _say(self, text: str) -> Chunk:
         self.text += text
         return Chunk(text=text)
@@ -190,26 +212,66 @@ class Answer:
             self.logprobs.append(step.logprob)
 
     def _calls(self, prompt_text: str, tools: ToolRequest) -> Iterator[Chunk]:
+        """Calls written under the grammar; each is tidied and sent once it is closed (a repeat is dropped).
+
+        With tool_choice auto, a call missing a required value the conversation does not contain is
+        not made: the model asks for the value instead.
+        """
         grammar = self._grammar(call_grammar(tools.offered(), tools.parallel))
         prompt = self._tokens(prompt_text + CALL_OPEN)
-        stream = CallStream()
-        written = ""
+        written, seen = "", 0
+        made: list[Call] = []
+        wanting: list[tuple[Function, tuple[str, ...]]] = []
         self.logprobs = []  # the call's own tokens: what a verifier reads
         for step in self._steps(prompt, constrained=True, grammar=grammar):
             self._count(step)
             written += step.text
-            if deltas := stream.feed(step.text):
-                yield Chunk(tool_calls=tuple(deltas))
-        self.calls = parse_calls(written)
-        self.call_ids = stream.ids
-        complete = len(self.calls) == len(stream.ids) and bool(self.calls)
-        self.finish_reason = "tool_calls" if complete else "length"
+            blocks = complete_blocks(written)
+            for block in blocks[seen:]:
+                parsed = parse_block(block)
+                call = tidy(parsed, tools, self.messages) if parsed else None
+                if call is None or call in made:
+                    continue
+                missing = self._missing(call, tools)
+                if missing:
+                    wanting.append(missing)
+                    continue
+                made.append(call)
+                yield from self._announce(as_tool_call(call))
+            seen = len(blocks)
+        if not self.calls and wanting:
+            yield from self._ask_for(*wanting[0])
+            return
+        self.finish_reason = "tool_calls" if self.calls and written.rstrip().endswith(CLOSE_TAG) else "length"
+
+    def _missing(self, call: Call, tools: ToolRequest) -> tuple[Function, tuple[str, ...]] | None:
+        function = tools.function(call[0])
+        if tools.must_call or not self.model.ask_for_missing or function is None:
+            return None
+        missing = ground_call(function, call[1], self.messages).required_missing
+        return (function, missing) if missing else None
+
+    def _ask_for(self, function: Function, missing: tuple[str, ...]) -> Iterator[Chunk]:
+        """Words instead of a call made up of values nobody gave: ask for them."""
+        self.logprobs = []
+        self.finish_reason = "stop"
+        wanted = ", ".join(missing)
+        note = (f"You could help with `{function.name}` ({function.description.strip()}), but the user has not "
+                f"given: {wanted}. Do not pretend to have done it. Answer what you can, and ask for what is missing.")
+        yield from self._words(with_system_note(self.messages, note))
+
+    def _announce(self, call: ToolCall) -> Iterator[Chunk]:
+        """A finished call as OpenAI streams one: its id and name first, then its arguments."""
+        index = len(self.calls)
+        self.calls.append(call)
+        yield Chunk(tool_calls=(ToolCallDelta(index, call.id, call.name, ""),))
+        yield Chunk(tool_calls=(ToolCallDelta(index, arguments=call.arguments),))
 
     def completion(self) -> Completion:
         return Completion(
             text=self.text, model=self.model.name, usage=Usage(self.prompt_tokens, self.completion_tokens),
             finish_reason=self.finish_reason, token_logprobs=tuple(self.logprobs) if self.params.logprobs or self.calls
-            else None, tool_calls=as_tool_calls(self.calls, self.call_ids),
+            else None, tool_calls=tuple(self.calls),
             call_probability=self.call_probability,
         )
 

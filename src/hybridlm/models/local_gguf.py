@@ -29,6 +29,7 @@ from hybridlm.models.llama_runtime import PromptCache, load_llama
 from hybridlm.models.local_generation import Answer, LocalModel, call_start_tokens
 from hybridlm.models.local_worker import LocalWorker
 from hybridlm.models.manager import ModelError, ModelManager, Progress, check_gguf_header, models_dir
+from hybridlm.tools.relevance import ToolRelevance
 from hybridlm.types import Chunk, Completion, Message
 
 MB = 1024 * 1024
@@ -49,6 +50,11 @@ class LocalOptions(BaseModel):
     prompt_cache_mb: int = Field(256, ge=0, description="Memory for saved prompt states (repeated system prompts).")
     call_threshold: float = Field(0.5, ge=0.0, le=1.0, description="With tool_choice auto: the model's "
                                   "probability of starting a call above which it calls.")
+    tool_fit_floor: float | None = Field(0.3, ge=-1.0, le=1.0, description="With tool_choice auto: when no "
+                                         "offered function fits the request better than this (cosine), answer in "
+                                         "words without the tools; null turns the check off.")
+    ask_for_missing: bool = Field(True, description="With tool_choice auto: do not make a call whose required "
+                                  "value the conversation does not contain; ask for it instead.")
 
     @model_validator(mode="after")
     def _one_source(self) -> LocalOptions:
@@ -72,6 +78,7 @@ class LocalGGUFBackend:
         self.catalogued = None if self.path else (options.model or DEFAULT_LOCAL_MODEL)
         self.model_name = options.name or self.catalogued or (self.path.stem if self.path else "")
         self.note: str | None = None  # why another model serves than the one configured
+        self._relevance = context.tool_relevance or ToolRelevance()
         self._manager = ModelManager(models_dir(context.data_dir))
         self._model: LocalModel | None = None
         self._load_lock = threading.Lock()
@@ -120,7 +127,8 @@ class LocalGGUFBackend:
                 penalty = self.options.repeat_penalty or (entry.repeat_penalty if entry else 1.0)
                 self._model = LocalModel(llama, self.model_name, ChatPrompt.for_model(llama),
                                          PromptCache(self.options.prompt_cache_mb * MB), call_start_tokens(llama),
-                                         penalty, self.options.call_threshold)
+                                         penalty, self.options.call_threshold, self._relevance,
+                                         self.options.tool_fit_floor, self.options.ask_for_missing)
             return self._model
 
     def _answer(self, messages: list[Message], params: GenerationParams, stopped: Callable[[], bool]) -> Answer:
@@ -174,7 +182,7 @@ class LocalGGUFBackend:
     def describe(self) -> dict[str, Any]:
         """What /healthz shows of this tier: the model serving, why if it is not the one configured, the queue."""
         return {"model": self.model_name, "loaded": self.loaded, "note": self.note,
-                "queue": {"waiting": self.worker.waiting, "max": self.options.max_queue}}
+                "queue": {"running": self.worker.busy, "waiting": self.worker.waiting, "max": self.options.max_queue}}
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.worker.shutdown)

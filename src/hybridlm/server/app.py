@@ -58,7 +58,8 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        tiers = {name: {"backend": config.tiers[name].backend, "model": backend.model_name}
+        tiers = {name: {"backend": config.tiers[name].backend, "model": backend.model_name,
+                        **(backend.describe() if hasattr(backend, "describe") else {})}
                  for name, backend in pipeline.backends.items()}
         return json_response({"status": "ok", "version": __version__, "tiers": tiers,
                               "router": pipeline.router.name, "remote_tier": pipeline.remote_tier})
