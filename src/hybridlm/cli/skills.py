@@ -226,3 +226,48 @@ def demo_support(
         return
     for p in paths:
         console.print(f"wrote {p}")
+
+
+@demo_app.command("assistant")
+def demo_assistant(
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N requests.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.md and the request log (requests.db).")] = Path(
+        "assistant-demo"),
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A voice assistant's requests ("wake me up at 6:45", "play some jazz", "plan a trip to Japan, then...")
+    answered with function calls through `model: hybrid`: what the local model decides and calls, what goes to
+    the LLM and why, and whether each outcome is right. Offline unless an LLM is configured."""
+    from rich.markup import escape
+    from rich.progress import Progress
+
+    from hybridlm.demo import assistant as demo
+    from hybridlm.errors import HybridLMError
+
+    cfg = load_cli_config(config)
+    try:
+        requests = len(demo.load_assistant_data().requests)
+        with Progress(console=console, transient=True, disable=as_json) as bar:
+            task = bar.add_task("Loading the assistant...", total=min(limit or requests, requests))
+
+            def say(message: str) -> None:
+                bar.update(task, description=message)
+
+            def step() -> None:
+                bar.update(task, advance=1)
+
+            result = demo.run_assistant(cfg, limit, out / "requests.db", say, step)
+    except HybridLMError as err:
+        fail(str(err), 2)
+    report = demo.write_assistant_report(result, out)
+    if as_json:
+        print_metrics(result.summary() | {"rows": [o.as_dict() for o in result.outcomes]}, as_json)
+        return
+    table = Table("request", "outcome", "right?", "ms", title="assistant requests")
+    for outcome in result.outcomes:
+        table.add_row(escape(outcome.text), escape(outcome.shown()), "yes" if outcome.right else "[red]no[/red]",
+                      f"{outcome.latency_ms:.0f}")
+    console.print(table)
+    print_metrics(result.summary(), as_json)
+    console.print(f"wrote {report} and {out / 'requests.db'}")

@@ -90,17 +90,17 @@ async def run_items(backend: ChatBackend, items: Sequence[BfclItem], router: Too
 
 
 async def _run_one(backend: ChatBackend, item: BfclItem, router: ToolRouter) -> ToolOutcome:
-    tools = parse_tools(item.tools)
-    assert tools is not None
+    tools = parse_tools(item.tools) if item.tools else None  # a few irrelevance items offer no function at all
     started = time.perf_counter()
     draft = await backend.complete(item.messages, GenerationParams(max_tokens=MAX_TOKENS, temperature=0.0, tools=tools))
     seconds = time.perf_counter() - started
     calls = [(c.name, json.loads(c.arguments)) for c in draft.tool_calls]
     verdict = check(item, calls)
+    skip = router.before(item.messages, tools).contributions if tools else {}
+    signals = draft_signals(item.messages, tools, draft, router.relevance) if tools else {"no_call": 1.0}
     return ToolOutcome(
         item.id, item.category, backend.model_name, verdict.correct, verdict.reason, [list(c) for c in calls],
-        draft.text, draft.finish_reason, draft.call_probability, router.before(item.messages, tools).contributions,
-        draft_signals(item.messages, tools, draft, router.relevance), seconds, draft.usage.prompt_tokens,
+        draft.text, draft.finish_reason, draft.call_probability, skip, signals, seconds, draft.usage.prompt_tokens,
         draft.usage.completion_tokens)
 
 

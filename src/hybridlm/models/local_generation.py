@@ -222,9 +222,11 @@ class Answer:
         written, seen = "", 0
         made: list[Call] = []
         wanting: list[tuple[Function, tuple[str, ...]]] = []
-        self.logprobs = []  # the call's own tokens: what a verifier reads
+        scored: list[tuple[int, int, float]] = []  # (start, end, log-probability) of each token written
         for step in self._steps(prompt, constrained=True, grammar=grammar):
-            self._count(step)
+            self.completion_tokens += 1
+            if step.logprob is not None and math.isfinite(step.logprob):
+                scored.append((len(written), len(written) + len(step.text), step.logprob))
             written += step.text
             blocks = complete_blocks(written)
             for block in blocks[seen:]:
@@ -239,6 +241,7 @@ class Answer:
                 made.append(call)
                 yield from self._announce(as_tool_call(call))
             seen = len(blocks)
+        self.logprobs = _json_logprobs(written, scored)
         if not self.calls and wanting:
             yield from self._ask_for(*wanting[0])
             return
@@ -274,6 +277,17 @@ class Answer:
             else None, tool_calls=tuple(self.calls),
             call_probability=self.call_probability,
         )
+
+
+def _json_logprobs(written: str, scored: list[tuple[int, int, float]]) -> list[float]:
+    """The log-probabilities of the calls' JSON only: what the grammar forces around it (the end tag,
+    which the model would rather not write) says nothing of how sure it was of the call."""
+    spans, offset = [], 0
+    for block in complete_blocks(written):
+        if "{" in block:
+            spans.append((offset + block.index("{"), offset + block.rindex("}") + 1))
+        offset += len(block) + len(CLOSE_TAG)
+    return [lp for start, end, lp in scored if any(a <= start and end <= b for a, b in spans)]
 
 
 def _chain(first: Step, rest: Iterator[Step]) -> Iterator[Step]:

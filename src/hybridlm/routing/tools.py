@@ -142,7 +142,7 @@ class ToolRouter:
         best = self.relevance.best(messages, offered)
         parts = {
             "many_tools": float(len(offered) > self.config.max_local_tools),
-            "several_steps": float(steps >= 1 and not tools.parallel) + float(steps >= 2),
+            "several_steps": float(steps >= 1),
             "no_tool_fits": float(best < self.config.min_fit and not tools.must_call),
         }
         evidence = {"many_tools": [f"{len(offered)} functions > {self.config.max_local_tools}"],

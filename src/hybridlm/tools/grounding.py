@@ -18,6 +18,8 @@ from hybridlm.tools.protocol import Function
 from hybridlm.types import Message
 
 NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+SPOKEN_TIME = re.compile(r"\b(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)|\b(\d{1,2}):(\d{2})\b")
+TIME_VALUE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::\d{2})?\s*$")
 WORD = re.compile(r"[a-z0-9]+")
 NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -39,10 +41,23 @@ class Evidence:
 
     numbers: frozenset[float]
     words: frozenset[str]
+    times: frozenset[tuple[int, int]]  # clock times said ("10pm", "7:30", "noon"), on a 24-hour clock
 
     @classmethod
     def of(cls, text: str) -> Evidence:
         lowered = text.lower()
+        times = set()
+        for hour, minute, half, plain_hour, plain_minute in SPOKEN_TIME.findall(lowered):
+            h, m = (int(hour), int(minute or 0)) if half else (int(plain_hour), int(plain_minute))
+            if half.startswith("p") and h < 12:
+                h += 12
+            elif half.startswith("a") and h == 12:
+                h = 0
+            times.add((h, m))
+            if not half and h < 12:  # "7:30" may be morning or evening
+                times.add((h + 12, m))
+        times.update({(12, 0)} if "noon" in lowered else set())
+        times.update({(0, 0)} if "midnight" in lowered else set())
         numbers = set()
         for raw in NUMBER.findall(lowered):
             try:
@@ -51,7 +66,7 @@ class Evidence:
                 continue
         words = set(WORD.findall(lowered))
         numbers.update(float(v) for w, v in NUMBER_WORDS.items() if w in words)
-        return cls(frozenset(numbers), frozenset(words))
+        return cls(frozenset(numbers), frozenset(words), frozenset(times))
 
     def has_number(self, value: float) -> bool:
         return any(abs(value - n) < 1e-9 or abs(value - n / 100) < 1e-9 or abs(value - n * 100) < 1e-6
@@ -59,6 +74,8 @@ class Evidence:
                    for n in self.numbers)
 
     def has_text(self, value: str) -> bool:
+        if (clock := TIME_VALUE.match(value)) and (int(clock[1]), int(clock[2])) in self.times:
+            return True
         words = [w for w in WORD.findall(value.lower()) if w not in STOPWORDS]
         if not words:
             return True
