@@ -1,6 +1,6 @@
 """How well the embedded SLM's own certainty predicts whether its answer is right (the selfcheck cascade).
 
-The bundled SmolLM2-135M answers HaluEval QA questions from their passage (greedy, with token
+A catalogued local model (SmolLM2-135M unless --model names another) answers HaluEval QA questions from their passage (greedy, with token
 log-probabilities); an answer is right when it contains the reference answer or shares half its
 words (stem F1 >= 0.5). With --samples K it also samples K answers at temperature 0.8 for
 self-consistency. Prints the SLM's accuracy, the AUROC with which each doubt signal finds the
@@ -16,13 +16,14 @@ import argparse
 import asyncio
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from hybridlm.models.base import GenerationParams
+from hybridlm.models.base import BackendContext, GenerationParams
 from hybridlm.models.local_gguf import LocalGGUFBackend, LocalOptions
 from hybridlm.routing.selfcheck import SAMPLE_TEMPERATURE, SelfCheckRouter, overlap
 from hybridlm.types import Message
@@ -53,8 +54,8 @@ def accept_curve(doubt: np.ndarray, right: np.ndarray) -> list[dict[str, float]]
     return out
 
 
-async def run(rows: list[dict[str, str]], samples: int) -> dict[str, object]:
-    backend = LocalGGUFBackend(LocalOptions())
+async def run(rows: list[dict[str, str]], samples: int, model: str) -> dict[str, object]:
+    backend = LocalGGUFBackend(LocalOptions(model=model), BackendContext(Path(tempfile.mkdtemp())))
     backend.load()
     router = SelfCheckRouter(samples)
     greedy = GenerationParams(max_tokens=32, temperature=0.0, logprobs=True)
@@ -103,9 +104,10 @@ def main() -> None:
                         default=Path(__file__).resolve().parents[2] / "shared/data/hallucination/halueval/qa_one-turn_data.jsonl")
     parser.add_argument("--questions", type=int, default=375)
     parser.add_argument("--samples", type=int, default=0, help="extra sampled answers per question (self-consistency)")
+    parser.add_argument("--model", default="smollm2-135m", help="a catalogued local model")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    result = asyncio.run(run(rows[: args.questions], args.samples))
+    result = asyncio.run(run(rows[: args.questions], args.samples, args.model))
     result["machine"] = describe()
     print(json.dumps(result, indent=1))
 

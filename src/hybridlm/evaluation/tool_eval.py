@@ -28,7 +28,7 @@ from hybridlm.routing.tools import ToolRouter, Verifier, draft_signals
 from hybridlm.tools.protocol import parse_tools
 
 FOLDS = 5
-MAX_TOKENS = 384
+MAX_TOKENS = 256
 
 
 @dataclass

@@ -7,7 +7,8 @@ first token. When it starts a call, the call is written again under a grammar bu
 offered functions' schemas, so the name is one on offer and the arguments have the declared types,
 with every required one present. When it means to answer in words, or no offered function fits
 the request, it answers in words and no call is made. `tool_choice: required` or a named function
-skip the choice.
+skip the choice. The functions are listed best fitting first (by sentence-embedding similarity
+to the request): small models lean to the first one listed, and this turns the lean into help.
 
 Two checks let it decline, as a careful assistant would: when no offered function fits the
 request (by sentence-embedding similarity, `tool_fit_floor`) it answers in words without the tools,
@@ -126,6 +127,11 @@ class Answer:
 
     def chunks(self) -> Iterator[Chunk]:
         tools, response_format = self.tools, self.params.response_format
+        if tools is not None and self.model.relevance is not None and len(tools.offered()) > 1:
+            # Small models lean to the first function listed: list the best fitting first.
+            scores = self.model.relevance.scores(self.messages, tools.offered())
+            self.tool_fit = max(scores)
+            tools = tools.ranked(scores)
         prompt_text = self.model.prompt.render(self.messages, tools)
         prompt = self._tokens(prompt_text)
         self.model.cache.restore(self.model.llama, prompt)
@@ -149,7 +155,8 @@ class Answer:
     def _auto(self, prompt_text: str, prompt: list[int], tools: ToolRequest) -> Iterator[Chunk]:
         model = self.model
         if model.relevance is not None and model.fit_floor is not None:
-            self.tool_fit = model.relevance.best(self.messages, tools.offered())
+            if self.tool_fit is None:
+                self.tool_fit = model.relevance.best(self.messages, tools.offered())
             if self.tool_fit < model.fit_floor:  # no offered function fits: an answer in words
                 yield from self._words(self.messages)
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -66,6 +66,12 @@ class ToolRequest:
     def offered(self) -> tuple[Function, ...]:
         """What the model may call: every function, or the one `tool_choice` names."""
         return tuple(f for f in self.functions if self.named is None or f.name == self.named)
+
+    def ranked(self, scores: Sequence[float]) -> ToolRequest:
+        """The same request with its offered functions in order of `scores`, highest first."""
+        offered = self.offered()
+        order = sorted(range(len(offered)), key=lambda i: -scores[i])
+        return replace(self, functions=tuple(offered[i] for i in order))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Function-calling logic without a model: request checks, grammars, parsing and tidying, grounding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hybridlm.tools.grammar import CALL_CLOSE, GrammarError, call_grammar, response_grammar
+from hybridlm.tools.grounding import Evidence, ground_call
+from hybridlm.tools.parsing import complete_blocks, parse_block, tidy
+from hybridlm.tools.protocol import (
+    ToolRequestError,
+    check_tool_turns,
+    parse_response_format,
+    parse_tools,
+)
+
+ALARM = {"type": "function", "function": {
+    "name": "set_alarm", "description": "Set an alarm.",
+    "parameters": {"type": "object", "properties": {"time": {"type": "string"}, "label": {"type": "string"},
+                                                    "volume": {"type": "number"}}, "required": ["time"]}}}
+MUSIC = {"type": "function", "function": {"name": "play_music", "parameters": {
+    "type": "object", "properties": {"artist": {"type": "string"}}}}}
+
+
+def test_tool_fields_become_one_value_and_keep_what_the_client_sent() -> None:
+    request = parse_tools([ALARM, MUSIC], {"type": "function", "function": {"name": "play_music"}}, False)
+    assert request is not None
+    assert [f.name for f in request.functions] == ["set_alarm", "play_music"]
+    assert (request.named, request.must_call, request.parallel) == ("play_music", True, False)
+    assert [f.name for f in request.offered()] == ["play_music"]
+    assert request.raw == {"tools": [ALARM, MUSIC], "tool_choice": {"type": "function", "function": {"name": "play_music"}},
+                           "parallel_tool_calls": False}
+    assert parse_tools(None) is None
+    assert parse_tools([ALARM]).choice == "auto"  # type: ignore[union-attr]
+
+
+def test_ranked_lists_the_best_scored_function_first() -> None:
+    request = parse_tools([ALARM, MUSIC])
+    assert request is not None
+    assert [f.name for f in request.ranked([0.1, 0.7]).functions] == ["play_music", "set_alarm"]
+
+
+@pytest.mark.parametrize(("tools", "choice", "param"), [
+    ([{"type": "function", "function": {}}], None, "tools[0].function.name"),
+    ([{"type": "function", "function": {"name": "has space"}}], None, "tools[0].function.name"),
+    ([{"type": "retrieval"}], None, "tools[0].type"),
+    ([ALARM, ALARM], None, "tools"),
+    ([], None, "tools"),
+    ([ALARM], "sometimes", "tool_choice"),
+    ([ALARM], {"type": "function", "function": {"name": "nope"}}, "tool_choice"),
+    (None, "required", "tool_choice"),
+])
+def test_bad_tool_fields_name_the_field(tools: object, choice: object, param: str) -> None:
+    with pytest.raises(ToolRequestError) as err:
+        parse_tools(tools, choice)
+    assert err.value.param == param
+
+
+def test_tool_turns_must_answer_a_call_made_before_them() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "set_alarm", "arguments": '{"time": "07:00"}'}}
+    good = [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "done"}]
+    check_tool_turns(good)
+    with pytest.raises(ToolRequestError, match="answers no earlier"):
+        check_tool_turns([good[0], good[2]])
+    with pytest.raises(ToolRequestError, match="without a 'tool_call_id'"):
+        check_tool_turns([good[0], {"role": "tool", "content": "done"}])
+
+
+def test_response_format_kinds() -> None:
+    assert parse_response_format({"type": "text"}) is None
+    assert parse_response_format({"type": "json_object"}).kind == "json_object"  # type: ignore[union-attr]
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    fmt = parse_response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
+    assert fmt is not None and (fmt.kind, fmt.schema, fmt.strict) == ("json_schema", schema, True)
+    with pytest.raises(ToolRequestError):
+        parse_response_format({"type": "json_schema", "json_schema": {"name": "x"}})
+
+
+def test_grammars_name_only_offered_functions_and_refuse_schemas_they_cannot_hold() -> None:
+    request = parse_tools([ALARM, MUSIC])
+    assert request is not None
+    grammar = call_grammar(request.functions, parallel=True)
+    assert '\\"set_alarm\\"' in grammar and '\\"play_music\\"' in grammar
+    assert grammar.startswith("root ::= call (")  # several calls allowed
+    assert not call_grammar(request.functions, parallel=False).startswith("root ::= call (")
+    assert "\\x00-\\x1F" in grammar  # no raw control characters inside strings
+    fmt = parse_response_format({"type": "json_schema", "json_schema": {"schema": {"$ref": "http://x.test/s"}}})
+    assert fmt is not None
+    with pytest.raises(GrammarError):
+        response_grammar(fmt)
+
+
+def test_blocks_are_parsed_and_tidied() -> None:
+    text = ('{"name": "set_alarm", "arguments": {"time": "07:30", "label": "gym", "volume": 3}}\n</tool_call>\n'
+            '<tool_call>\n{"name": "set_alarm", "arguments": {"time": "07:30"')
+    blocks = complete_blocks(text)
+    assert len(blocks) == 1  # the second one is cut short
+    call = parse_block(blocks[0])
+    assert call == ("set_alarm", {"time": "07:30", "label": "gym", "volume": 3})
+    request = parse_tools([ALARM])
+    assert request is not None
+    messages = [{"role": "user", "content": "Alarm at 7:30, volume 3"}]
+    name, arguments = tidy(call, request, messages)
+    assert name == "set_alarm"
+    assert arguments == {"time": "07:30", "volume": 3.0}  # 'gym' was never said; a number is a float
+    assert json.dumps(arguments["volume"]) == "3.0"
+    assert parse_block("not json" + CALL_CLOSE) is None
+
+
+def test_grounding_finds_numbers_words_and_clock_times() -> None:
+    evidence = Evidence.of("Wake me at 10pm, then text Sam I'm 15% late, twice.")
+    assert evidence.has_number(0.15) and evidence.has_number(15) and evidence.has_number(2)
+    assert evidence.has_text("22:00") and evidence.has_text("Sam") and not evidence.has_text("Priya")
+    request = parse_tools([ALARM])
+    assert request is not None
+    alarm = request.functions[0]
+    made_up = ground_call(alarm, {"time": "14:30", "label": "lunch"}, [{"role": "user", "content": "Capital of France?"}])
+    assert made_up.required_missing == ("time",) and made_up.optional_missing == ("label",)
+    said = ground_call(alarm, {"time": "06:45"}, [{"role": "user", "content": "wake me up at 6:45"}])
+    assert said.required_missing == () and said.share_found == 1.0
