@@ -175,3 +175,16 @@ def test_broken_config_refuses_to_start_with_a_clear_message(tmp_path: Path) -> 
     assert proc.returncode == 2
     assert "router.threshold" in proc.stderr and str(bad) in proc.stderr.replace("\n", "")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_fallback_to_the_local_tier_keeps_the_response_format(gateway: Gateway) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+              "additionalProperties": False}
+    body = {"model": "hybrid", "max_tokens": 32, "messages": [{"role": "user", "content": (
+        "Analyze and compare these options step by step in detail, then answer in JSON.")}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}}
+    reply = post(gateway, json.dumps(body))
+    assert reply.status_code == 200, reply.text
+    meta = reply.json()["hybridlm"]
+    assert (meta["routed_tier"], meta["tier"], meta["fallback"]) == ("llm", "slm", "llm_unavailable")
+    assert set(json.loads(reply.json()["choices"][0]["message"]["content"])) == {"ok"}

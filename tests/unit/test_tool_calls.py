@@ -36,10 +36,12 @@ def test_tool_fields_become_one_value_and_keep_what_the_client_sent() -> None:
     assert parse_tools([ALARM]).choice == "auto"  # type: ignore[union-attr]
 
 
-def test_ranked_lists_the_best_scored_function_first() -> None:
-    request = parse_tools([ALARM, MUSIC])
+def test_best_first_moves_only_the_best_scored_function() -> None:
+    third = {"type": "function", "function": {"name": "call_contact"}}
+    request = parse_tools([ALARM, MUSIC, third])
     assert request is not None
-    assert [f.name for f in request.ranked([0.1, 0.7]).functions] == ["play_music", "set_alarm"]
+    assert [f.name for f in request.best_first([0.1, 0.2, 0.7]).functions] == ["call_contact", "set_alarm",
+                                                                                "play_music"]
 
 
 @pytest.mark.parametrize(("tools", "choice", "param"), [

@@ -11,6 +11,7 @@ from hybridlm.config import ToolRoutingConfig
 from hybridlm.evaluation.tool_eval import ToolOutcome, fit_verifier, out_of_fold_doubt, report
 from hybridlm.routing.tools import ToolRouter, Verifier, draft_signals
 from hybridlm.tools.protocol import Function, parse_tools
+from hybridlm.tools.relevance import ToolRelevance
 from hybridlm.types import Completion, Message, ToolCall, Usage
 
 
@@ -25,6 +26,8 @@ class FixedFit:
 
     def best(self, messages: list[Message], functions: Sequence[Function]) -> float:
         return max(self.scores(messages, functions), default=0.0)
+
+    can_judge = staticmethod(ToolRelevance.can_judge)
 
 
 def tool(name: str, required: tuple[str, ...] = ("x",)) -> dict:
@@ -70,8 +73,8 @@ def test_the_verifier_doubts_made_up_values_and_unsure_calls() -> None:
 
 
 def outcome(i: int, category: str, correct: bool, doubt: float) -> ToolOutcome:
-    return ToolOutcome(f"{category}_{i}", category, "m", correct, "", [], "", "tool_calls", None, {},
-                       {"doubt": doubt, "no_call": 0.0}, 1.0, 10, 5)
+    return ToolOutcome(f"{category}_{i}", category, "m", correct, "", [], "", "tool_calls", None, None, 1.0, 10, 5,
+                       {}, {"doubt": doubt, "no_call": 0.0})
 
 
 def test_out_of_fold_figures_keep_the_sure_and_right_drafts() -> None:

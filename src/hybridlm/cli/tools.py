@@ -40,7 +40,7 @@ def eval_tools(
     the tool router keeps local and the accuracy of what it keeps."""
     from hybridlm.errors import HybridLMError
     from hybridlm.evaluation.bfcl import load_bfcl
-    from hybridlm.evaluation.tool_eval import fit_verifier, report, run_items
+    from hybridlm.evaluation.tool_eval import fit_verifier, read_outcomes, report, run_items
     from hybridlm.models.base import BackendContext
     from hybridlm.models.local_gguf import LocalGGUFBackend, LocalOptions
     from hybridlm.routing.tools import ToolRouter, Verifier
@@ -61,8 +61,9 @@ def eval_tools(
             err_console.print(f"[dim]{done}/{total}[/dim]")
 
     try:
-        with console.status("Loading the local model...", spinner="dots"):
-            backend.load()
+        if len(read_outcomes(outcomes, backend.model_name).keys() & {i.id for i in bfcl.items}) < len(bfcl.items):
+            with console.status("Loading the local model...", spinner="dots"):
+                backend.load()
         results = asyncio.run(run_items(backend, bfcl.items, router, outcomes=outcomes, progress=progress))
     except HybridLMError as err:
         fail(str(err), 1)

@@ -26,6 +26,7 @@ from hybridlm.evaluation.bfcl import BfclItem, check
 from hybridlm.models.base import ChatBackend, GenerationParams
 from hybridlm.routing.tools import ToolRouter, Verifier, draft_signals
 from hybridlm.tools.protocol import parse_tools
+from hybridlm.types import Completion, ToolCall, Usage
 
 FOLDS = 5
 MAX_TOKENS = 256
@@ -33,26 +34,36 @@ MAX_TOKENS = 256
 
 @dataclass
 class ToolOutcome:
-    """One item: what the local model did, whether BFCL counts it right, and what the router saw."""
+    """One item: what the local model wrote, and whether BFCL counts it right. The router's view of
+    it (`skip`, `signals`) is computed from these by the current code, never stored."""
 
     id: str
     category: str
     model: str
     correct: bool
     reason: str
-    calls: list[list[Any]]
+    calls: list[list[str]]  # [id, name, arguments JSON]
     text: str
     finish_reason: str
     call_probability: float | None
-    skip: dict[str, float]  # the router's reasons to go straight to the LLM
-    signals: dict[str, float]  # what the verifier reads of the draft
+    token_logprobs: list[float] | None
     seconds: float
     prompt_tokens: int
     completion_tokens: int
+    skip: dict[str, float] = field(default_factory=dict, compare=False)
+    signals: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def skipped(self) -> bool:
         return sum(self.skip.values()) >= 0.5
+
+    def draft(self) -> Completion:
+        return Completion(self.text, self.model, Usage(self.prompt_tokens, self.completion_tokens), self.finish_reason,
+                          tuple(self.token_logprobs) if self.token_logprobs else None,
+                          tuple(ToolCall(*call) for call in self.calls), self.call_probability)
+
+    def row(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("skip", "signals")}
 
 
 def read_outcomes(path: Path | None, model: str) -> dict[str, ToolOutcome]:
@@ -67,6 +78,17 @@ def read_outcomes(path: Path | None, model: str) -> dict[str, ToolOutcome]:
     return done
 
 
+def read_by_router(outcome: ToolOutcome, item: BfclItem, router: ToolRouter) -> ToolOutcome:
+    """The router's reasons to skip the small model, and the signals of its draft, for this item."""
+    tools = parse_tools(item.tools) if item.tools else None  # a few irrelevance items offer no function at all
+    if tools is None:
+        outcome.skip, outcome.signals = {}, {"no_call": 1.0}
+    else:
+        outcome.skip = router.before(item.messages, tools).contributions
+        outcome.signals = draft_signals(item.messages, tools, outcome.draft(), router.relevance)
+    return outcome
+
+
 async def run_items(backend: ChatBackend, items: Sequence[BfclItem], router: ToolRouter, *,
                     outcomes: Path | None = None, progress: Callable[[int, int, ToolOutcome], None] | None = None,
                     ) -> list[ToolOutcome]:
@@ -76,11 +98,11 @@ async def run_items(backend: ChatBackend, items: Sequence[BfclItem], router: Too
     sink = outcomes.open("a", encoding="utf-8") if outcomes else None
     try:
         for index, item in enumerate(items):
-            outcome = done.get(item.id) or await _run_one(backend, item, router)
+            outcome = done.get(item.id) or await _run_one(backend, item)
             if item.id not in done and sink is not None:
-                sink.write(json.dumps(asdict(outcome)) + "\n")
+                sink.write(json.dumps(outcome.row()) + "\n")
                 sink.flush()
-            results.append(outcome)
+            results.append(read_by_router(outcome, item, router))
             if progress:
                 progress(index + 1, len(items), outcome)
     finally:
@@ -89,19 +111,17 @@ async def run_items(backend: ChatBackend, items: Sequence[BfclItem], router: Too
     return results
 
 
-async def _run_one(backend: ChatBackend, item: BfclItem, router: ToolRouter) -> ToolOutcome:
-    tools = parse_tools(item.tools) if item.tools else None  # a few irrelevance items offer no function at all
+async def _run_one(backend: ChatBackend, item: BfclItem) -> ToolOutcome:
+    tools = parse_tools(item.tools) if item.tools else None
     started = time.perf_counter()
     draft = await backend.complete(item.messages, GenerationParams(max_tokens=MAX_TOKENS, temperature=0.0, tools=tools))
     seconds = time.perf_counter() - started
-    calls = [(c.name, json.loads(c.arguments)) for c in draft.tool_calls]
-    verdict = check(item, calls)
-    skip = router.before(item.messages, tools).contributions if tools else {}
-    signals = draft_signals(item.messages, tools, draft, router.relevance) if tools else {"no_call": 1.0}
+    verdict = check(item, [(c.name, json.loads(c.arguments)) for c in draft.tool_calls])
     return ToolOutcome(
-        item.id, item.category, backend.model_name, verdict.correct, verdict.reason, [list(c) for c in calls],
-        draft.text, draft.finish_reason, draft.call_probability, skip, signals, seconds, draft.usage.prompt_tokens,
-        draft.usage.completion_tokens)
+        item.id, item.category, backend.model_name, verdict.correct, verdict.reason,
+        [[c.id, c.name, c.arguments] for c in draft.tool_calls], draft.text, draft.finish_reason,
+        draft.call_probability, list(draft.token_logprobs) if draft.token_logprobs else None, seconds,
+        draft.usage.prompt_tokens, draft.usage.completion_tokens)
 
 
 def fit_verifier(outcomes: Sequence[ToolOutcome], source: str) -> Verifier:

@@ -7,8 +7,8 @@ first token. When it starts a call, the call is written again under a grammar bu
 offered functions' schemas, so the name is one on offer and the arguments have the declared types,
 with every required one present. When it means to answer in words, or no offered function fits
 the request, it answers in words and no call is made. `tool_choice: required` or a named function
-skip the choice. The functions are listed best fitting first (by sentence-embedding similarity
-to the request): small models lean to the first one listed, and this turns the lean into help.
+skip the choice. The best fitting function (by sentence-embedding similarity to the request) is
+listed first: small models lean to the first one listed, and this turns the lean into help.
 
 Two checks let it decline, as a careful assistant would: when no offered function fits the
 request (by sentence-embedding similarity, `tool_fit_floor`) it answers in words without the tools,
@@ -38,6 +38,7 @@ from hybridlm.types import Chunk, Completion, Message, ToolCall, ToolCallDelta, 
 CALL_TAG = CALL_OPEN.strip()
 CLOSE_TAG = CALL_CLOSE.strip()
 CALL_STARTS = ("{", "```", CALL_TAG)
+NO_CALL_START = r"root ::= [^{<`\[ \t\n] [^\x00]*"  # a first token that starts words, not JSON or a tag
 TEXT_TEMPERATURE = 0.2  # free text when the client sets none; constrained output is greedy
 
 
@@ -102,6 +103,12 @@ class Answer:
         tools = self.params.tools
         return tools if tools is not None and tools.choice != "none" else None
 
+    @property
+    def tool_context(self) -> bool:
+        """Do functions figure in the prompt (offered, or called earlier), so that a model may write a call?"""
+        return self.params.tools is not None or any(m.get("tool_calls") or m.get("role") == "tool"
+                                                    for m in self.messages)
+
     def _tokens(self, prompt: str) -> list[int]:
         llama = self.model.llama
         tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
@@ -121,9 +128,10 @@ class Answer:
         return Sampling(temperature, self.params.top_p if self.params.top_p is not None else 0.95,
                         1.0 if constrained else self.model.repeat_penalty, self.params.seed)
 
-    def _steps(self, prompt: list[int], constrained: bool, grammar: str | None = None) -> Iterator[Step]:
-        return generate(self.model.llama, prompt, self._sampling(constrained), self._budget(prompt), grammar=grammar,
-                        stopped=self.stopped, logprobs=self.params.logprobs or grammar is not None)
+    def _steps(self, prompt: list[int], constrained: bool, grammar: str | None = None, spent: int = 0) -> Iterator[Step]:
+        """Generation after `prompt`, within what is left of max_tokens (less `spent` not yet counted)."""
+        return generate(self.model.llama, prompt, self._sampling(constrained), self._budget(prompt) - spent,
+                        grammar=grammar, stopped=self.stopped, logprobs=self.params.logprobs or grammar is not None)
 
     def chunks(self) -> Iterator[Chunk]:
         tools, response_format = self.tools, self.params.response_format
@@ -131,17 +139,25 @@ class Answer:
             # Small models lean to the first function listed: list the best fitting first.
             scores = self.model.relevance.scores(self.messages, tools.offered())
             self.tool_fit = max(scores)
-            tools = tools.ranked(scores)
-        prompt_text = self.model.prompt.render(self.messages, tools)
+            tools = tools.best_first(scores)
+        prompt_text = self.model.prompt.render(self.messages, tools or self.params.tools)
         prompt = self._tokens(prompt_text)
         self.model.cache.restore(self.model.llama, prompt)
         if tools is not None and tools.must_call:
             yield from self._calls(prompt_text, tools)
         elif tools is not None:
             yield from self._auto(prompt_text, prompt, tools)
+        elif response_format is not None:
+            grammar = self._grammar(response_grammar(response_format))
+            yield from self._text(self._steps(prompt, constrained=True, grammar=grammar), watch_calls=False)
+        elif self.tool_context:  # tool_choice none, or an answer after tool results: words, not a call
+            if self.messages and self.messages[-1].get("role") == "tool":
+                note = "The function results are above: answer the user's request from them, in words."
+                prompt = self._tokens(self.model.prompt.render(with_system_note(self.messages, note),
+                                                               self.params.tools))
+            yield from self._text(self._words_first(prompt), watch_calls=False)
         else:
-            grammar = self._grammar(response_grammar(response_format)) if response_format else None
-            yield from self._text(self._steps(prompt, grammar is not None, grammar), watch_calls=False)
+            yield from self._text(self._steps(prompt, constrained=False), watch_calls=False)
         self.model.cache.remember(self.model.llama)
         yield Chunk(finish_reason=self.finish_reason, usage=Usage(self.prompt_tokens, self.completion_tokens))
 
@@ -154,7 +170,7 @@ class Answer:
 
     def _auto(self, prompt_text: str, prompt: list[int], tools: ToolRequest) -> Iterator[Chunk]:
         model = self.model
-        if model.relevance is not None and model.fit_floor is not None:
+        if model.relevance is not None and model.fit_floor is not None and model.relevance.can_judge(self.messages):
             if self.tool_fit is None:
                 self.tool_fit = model.relevance.best(self.messages, tools.offered())
             if self.tool_fit < model.fit_floor:  # no offered function fits: an answer in words
@@ -205,9 +221,19 @@ class Answer:
             self.finish_reason = "length"
 
     def _words(self, messages: list[Message]) -> Iterator[Chunk]:
-        """An answer in words, with no tools in the prompt (so none can be called)."""
+        """An answer in words, with no tools in the prompt and a first token that opens no call."""
         prompt = self._tokens(self.model.prompt.render(messages))
-        yield from self._text(self._steps(prompt, constrained=False), watch_calls=False)
+        yield from self._text(self._words_first(prompt), watch_calls=False)
+
+    def _words_first(self, prompt: list[int]) -> Iterator[Step]:
+        """Free text whose first token cannot open a call (the grammar holds that one token only)."""
+        first = next(generate(self.model.llama, prompt, self._sampling(False), 1, grammar=NO_CALL_START,
+                              stopped=self.stopped, logprobs=self.params.logprobs), None)
+        if first is None:
+            return iter(())
+        if self._budget(prompt) <= 1:
+            return iter((first,))
+        return _chain(first, self._steps([*prompt, first.token], constrained=False, spent=1))
 
     def _say(self, text: str) -> Chunk:
         self.text += text

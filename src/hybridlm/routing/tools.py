@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 from hybridlm.routing.base import Score, last_user_text
 from hybridlm.tools.grounding import ground_call
 from hybridlm.tools.protocol import ToolRequest
-from hybridlm.tools.relevance import ToolRelevance
+from hybridlm.tools.relevance import ToolRelevance, foreign_share
 from hybridlm.types import Completion, Message
 
 if TYPE_CHECKING:
     from hybridlm.config import ToolRoutingConfig
 
 TOOLS = "tools"
+SEVERAL = re.compile(r"\b(and|respectively|both|each|as well|also|plus)\b|,\s*\w+\s*,", re.I)
 STEPS = re.compile(r"\b(then|after that|afterwards|and also|as well as|followed by|once (?:that|done|it))\b|;", re.I)
 VERIFIER_FILE = "tool_verifier.json"
 
@@ -73,11 +74,15 @@ def draft_signals(messages: list[Message], tools: ToolRequest, draft: Completion
     offered = tools.offered()
     fits = dict(zip((f.name for f in offered), relevance.scores(messages, offered)))
     best_fit = max(fits.values(), default=0.0)
+    ranked = sorted(fits.values(), reverse=True)
     signals = {
         "functions": min(1.0, math.log1p(len(offered)) / math.log(33)),
+        "foreign_script": foreign_share(last_user_text(messages)),
+        "close_second": min(1.0, max(0.0, 1.0 - (ranked[0] - ranked[1]) * 4)) if len(ranked) > 1 else 0.0,
         "no_call": 0.0, "required_call_missing": 0.0, "cut_short": float(draft.finish_reason == "length"),
         "doubt": 0.0, "worst_token": 0.0, "argument_not_in_request": 0.0, "optional_not_in_request": 0.0,
         "poor_fit": 0.0, "fitting_tool_unused": 0.0, "hesitated": 0.0, "several_calls": 0.0,
+        "more_asked_than_called": 0.0,
     }
     if draft.call_probability is not None:
         signals["hesitated"] = 1.0 - draft.call_probability
@@ -109,6 +114,8 @@ def draft_signals(messages: list[Message], tools: ToolRequest, draft: Completion
     signals["optional_not_in_request"] = min(1.0, missing_optional / 2.0)
     signals["poor_fit"] = 1.0 - max(0.0, fit)
     signals["several_calls"] = float(len(draft.tool_calls) > 1)
+    signals["more_asked_than_called"] = float(len(draft.tool_calls) == 1
+                                              and bool(SEVERAL.search(last_user_text(messages))))
     return signals
 
 
@@ -143,7 +150,8 @@ class ToolRouter:
         parts = {
             "many_tools": float(len(offered) > self.config.max_local_tools),
             "several_steps": float(steps >= 1),
-            "no_tool_fits": float(best < self.config.min_fit and not tools.must_call),
+            "no_tool_fits": float(best < self.config.min_fit and not tools.must_call
+                                  and self.relevance.can_judge(messages)),
         }
         evidence = {"many_tools": [f"{len(offered)} functions > {self.config.max_local_tools}"],
                     "no_tool_fits": [f"best fit {best:.2f} < {self.config.min_fit:.2f}"],

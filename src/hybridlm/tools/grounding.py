@@ -17,7 +17,12 @@ from hybridlm.models.chat_prompt import text_of
 from hybridlm.tools.protocol import Function
 from hybridlm.types import Message
 
-NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+NUMBER = re.compile(r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?)\s*(k|m|b|thousand|million|billion|bn)?\b")
+MAGNITUDE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
+MONTHS = {name: number for number, names in enumerate(
+    [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+     ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+     ("dec", "december")], start=1) for name in names}
 SPOKEN_TIME = re.compile(r"\b(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)|\b(\d{1,2}):(\d{2})\b")
 TIME_VALUE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::\d{2})?\s*$")
 WORD = re.compile(r"[a-z0-9]+")
@@ -59,13 +64,14 @@ class Evidence:
         times.update({(12, 0)} if "noon" in lowered else set())
         times.update({(0, 0)} if "midnight" in lowered else set())
         numbers = set()
-        for raw in NUMBER.findall(lowered):
-            try:
-                numbers.add(float(raw.replace(",", "")))
-            except ValueError:
-                continue
+        for raw, magnitude in NUMBER.findall(lowered):
+            value = float(raw.replace(",", ""))
+            numbers.add(value)
+            if magnitude:
+                numbers.add(value * MAGNITUDE[magnitude])
         words = set(WORD.findall(lowered))
         numbers.update(float(v) for w, v in NUMBER_WORDS.items() if w in words)
+        numbers.update(float(MONTHS[w]) for w in re.findall(r"[a-z]+", lowered) if w in MONTHS)
         return cls(frozenset(numbers), frozenset(words), frozenset(times))
 
     def has_number(self, value: float) -> bool:
@@ -76,6 +82,9 @@ class Evidence:
     def has_text(self, value: str) -> bool:
         if (clock := TIME_VALUE.match(value)) and (int(clock[1]), int(clock[2])) in self.times:
             return True
+        numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?", value.lower())]
+        if numbers and all(self.has_number(n) for n in numbers) and not re.search(r"[a-z]{3,}", value.lower()):
+            return True  # a date, a phone number, coordinates: every number of it was said
         words = [w for w in WORD.findall(value.lower()) if w not in STOPWORDS]
         if not words:
             return True

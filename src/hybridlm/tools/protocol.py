@@ -67,11 +67,15 @@ class ToolRequest:
         """What the model may call: every function, or the one `tool_choice` names."""
         return tuple(f for f in self.functions if self.named is None or f.name == self.named)
 
-    def ranked(self, scores: Sequence[float]) -> ToolRequest:
-        """The same request with its offered functions in order of `scores`, highest first."""
+    def best_first(self, scores: Sequence[float]) -> ToolRequest:
+        """The same request with its best scored function moved to the front, the rest in their order.
+
+        Only the first place changes, so a tool list sent again and again has one prompt per
+        leading function, and those prompts' states stay in the prompt cache.
+        """
         offered = self.offered()
-        order = sorted(range(len(offered)), key=lambda i: -scores[i])
-        return replace(self, functions=tuple(offered[i] for i in order))
+        best = max(range(len(offered)), key=lambda i: scores[i])
+        return replace(self, functions=(offered[best], *offered[:best], *offered[best + 1:]))
 
 
 @dataclass(frozen=True)

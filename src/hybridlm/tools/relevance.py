@@ -26,6 +26,12 @@ CACHED_FUNCTIONS = 4096
 MAX_CHARS = 2000
 
 
+def foreign_share(text: str) -> float:
+    """The share of letters outside ASCII: MiniLM reads English, and cannot judge a fit in other scripts."""
+    letters = [c for c in text if c.isalpha()]
+    return sum(1 for c in letters if not c.isascii()) / len(letters) if letters else 0.0
+
+
 def function_text(function: Function) -> str:
     """`get_weather.forecast` -> `get weather forecast: <description>`."""
     return f"{SEPARATORS.sub(' ', function.name).strip()}: {function.description}"[:MAX_CHARS]
@@ -64,6 +70,11 @@ class ToolRelevance:
         query = self.encoder.encode([request])[0]
         vectors = self._function_vectors([function_text(f) for f in functions])
         return [float(v) for v in vectors @ query]
+
+    @staticmethod
+    def can_judge(messages: list[Message]) -> bool:
+        """Is the request in a script the encoder reads (mostly ASCII letters)?"""
+        return foreign_share(last_user_text(messages)) < 0.3
 
     def best(self, messages: list[Message], functions: Sequence[Function]) -> float:
         scores = self.scores(messages, functions)
