@@ -74,3 +74,13 @@ def test_bad_files_give_clear_errors(tmp_path: Path, text: str, expected: str) -
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_the_example_config_is_valid_and_names_every_local_option() -> None:
+    from hybridlm.models.local_gguf import LocalOptions
+
+    example = Path(__file__).parents[2] / "examples" / "hybridlm.yaml"
+    config = load_config(example)
+    text = example.read_text(encoding="utf-8")
+    assert config.tiers["slm"].options["model"] == "qwen2.5-coder-0.5b"
+    assert all(name in text for name in LocalOptions.model_fields), "examples/hybridlm.yaml misses a local option"
