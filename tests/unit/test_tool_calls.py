@@ -115,6 +115,9 @@ def test_blocks_are_parsed_and_tidied() -> None:
 def test_grounding_finds_numbers_words_and_clock_times() -> None:
     evidence = Evidence.of("Wake me at 10pm, then text Sam I'm 15% late, twice.")
     assert evidence.has_number(0.15) and evidence.has_number(15) and evidence.has_number(2)
+    with_units = Evidence.of("Two charges of 5C and 7C, 100µF, a 1kg block at 0°C on 2024-03-05, 3 meters apart")
+    assert all(with_units.has_number(n) for n in (5, 7, 100, 1, 0, 3, 2024))
+    assert not with_units.has_number(3e6) and not with_units.has_number(8)
     assert evidence.has_text("22:00") and evidence.has_text("Sam") and not evidence.has_text("Priya")
     request = parse_tools([ALARM])
     assert request is not None

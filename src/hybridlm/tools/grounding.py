@@ -17,7 +17,7 @@ from hybridlm.models.chat_prompt import text_of
 from hybridlm.tools.protocol import Function
 from hybridlm.types import Message
 
-NUMBER = re.compile(r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?)\s*(k|m|b|thousand|million|billion|bn)?\b")
+NUMBER = re.compile(r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?)(?:\s*(k|m|b|thousand|million|billion|bn)\b)?")
 MAGNITUDE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
 MONTHS = {name: number for number, names in enumerate(
     [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
@@ -66,7 +66,7 @@ class Evidence:
         numbers = set()
         for raw, magnitude in NUMBER.findall(lowered):
             value = float(raw.replace(",", ""))
-            numbers.add(value)
+            numbers.update({value, abs(value)})  # "2024-03-05" reads as 2024, -3, -5
             if magnitude:
                 numbers.add(value * MAGNITUDE[magnitude])
         words = set(WORD.findall(lowered))
