@@ -118,6 +118,8 @@ def test_grounding_finds_numbers_words_and_clock_times() -> None:
     with_units = Evidence.of("Two charges of 5C and 7C, 100µF, a 1kg block at 0°C on 2024-03-05, 3 meters apart")
     assert all(with_units.has_number(n) for n in (5, 7, 100, 1, 0, 3, 2024))
     assert not with_units.has_number(3e6) and not with_units.has_number(8)
+    said = Evidence.of("Remove their social security numbers; the forecast for next month")
+    assert said.has_text("ssn") and said.has_number(1) and not said.has_text("passport")
     assert evidence.has_text("22:00") and evidence.has_text("Sam") and not evidence.has_text("Priya")
     request = parse_tools([ALARM])
     assert request is not None

@@ -30,7 +30,7 @@ NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
     "hundred": 100, "thousand": 1000, "half": 0.5, "quarter": 0.25, "once": 1, "twice": 2, "single": 1,
-    "double": 2, "pair": 2, "dozen": 12, "noon": 12, "midnight": 0,
+    "double": 2, "pair": 2, "dozen": 12, "noon": 12, "midnight": 0, "next": 1, "tomorrow": 1,
 }
 STOPWORDS = frozenset("a an the of in on at to for and or with by from is are be me my i you your it this that".split())
 
@@ -46,6 +46,7 @@ class Evidence:
 
     numbers: frozenset[float]
     words: frozenset[str]
+    initials: frozenset[str]  # "ssn" for "social security number": abbreviations of 2-4 words in a row
     times: frozenset[tuple[int, int]]  # clock times said ("10pm", "7:30", "noon"), on a 24-hour clock
 
     @classmethod
@@ -69,10 +70,12 @@ class Evidence:
             numbers.update({value, abs(value)})  # "2024-03-05" reads as 2024, -3, -5
             if magnitude:
                 numbers.add(value * MAGNITUDE[magnitude])
-        words = set(WORD.findall(lowered))
+        tokens = WORD.findall(lowered)
+        words = set(tokens)
+        initials = {"".join(t[0] for t in tokens[i:i + n]) for n in (2, 3, 4) for i in range(len(tokens) - n + 1)}
         numbers.update(float(v) for w, v in NUMBER_WORDS.items() if w in words)
         numbers.update(float(MONTHS[w]) for w in re.findall(r"[a-z]+", lowered) if w in MONTHS)
-        return cls(frozenset(numbers), frozenset(words), frozenset(times))
+        return cls(frozenset(numbers), frozenset(words), frozenset(initials), frozenset(times))
 
     def has_number(self, value: float) -> bool:
         return any(abs(value - n) < 1e-9 or abs(value - n / 100) < 1e-9 or abs(value - n * 100) < 1e-6
@@ -88,7 +91,7 @@ class Evidence:
         words = [w for w in WORD.findall(value.lower()) if w not in STOPWORDS]
         if not words:
             return True
-        found = sum(1 for w in words if w in self.words or any(w.startswith(x) or x.startswith(w)
+        found = sum(1 for w in words if w in self.words or w in self.initials or any(w.startswith(x) or x.startswith(w)
                                                                 for x in self.words if len(x) > 3 and len(w) > 3))
         return found / len(words) >= 0.5
 
