@@ -80,8 +80,9 @@ def outcome(i: int, category: str, correct: bool, doubt: float) -> ToolOutcome:
 def test_out_of_fold_figures_keep_the_sure_and_right_drafts() -> None:
     outcomes = [outcome(i, "simple", i % 4 != 0, 0.9 if i % 4 == 0 else 0.05) for i in range(40)]
     outcomes += [outcome(i, "multiple", i % 2 == 0, 0.1 if i % 2 == 0 else 0.8) for i in range(20)]
-    verifier = fit_verifier(outcomes, "test")
-    assert verifier.weights["doubt"] > 0  # doubt means wrong
+    verifier = fit_verifier(outcomes, "test", prior=Verifier({"no_call": 3.0, "doubt": -9.0}, 0.0, "prior"))
+    assert verifier.weights["doubt"] > 0  # doubt means wrong, whatever the prior said
+    assert verifier.weights["no_call"] == 3.0  # never varies in these outcomes: the prior's weight stays
     doubt = out_of_fold_doubt(outcomes)
     assert doubt.shape == (60,) and doubt.min() >= 0 and doubt.max() <= 1
     result = report(outcomes, routed=True, threshold=0.5).as_json()

@@ -71,7 +71,7 @@ def eval_tools(
         asyncio.run(backend.aclose())
     if save_verifier is not None:
         fit_verifier(results, f"fitted on {len(results)} BFCL outcomes of {backend.model_name} "
-                              f"({', '.join(bfcl.categories)})").save(save_verifier)
+                              f"({', '.join(bfcl.categories)})", prior=router.verifier).save(save_verifier)
     result = report(results, routed=not local_only, threshold=cfg.router.tools.threshold if threshold is None
                     else threshold, verifier=fixed).as_json()
     if any(bfcl.skipped.values()):

@@ -124,8 +124,12 @@ async def _run_one(backend: ChatBackend, item: BfclItem) -> ToolOutcome:
         draft.usage.prompt_tokens, draft.usage.completion_tokens)
 
 
-def fit_verifier(outcomes: Sequence[ToolOutcome], source: str) -> Verifier:
-    """Logistic regression of 'the draft is wrong' on the draft's signals."""
+def fit_verifier(outcomes: Sequence[ToolOutcome], source: str, prior: Verifier | None = None) -> Verifier:
+    """Logistic regression of 'the draft is wrong' on the draft's signals.
+
+    A signal that never varies in these outcomes (a required argument missing, when the local tier
+    asks for it instead of calling) says nothing here: it keeps its weight from `prior`.
+    """
     from sklearn.linear_model import LogisticRegression
 
     names = sorted({name for o in outcomes for name in o.signals})
@@ -134,7 +138,11 @@ def fit_verifier(outcomes: Sequence[ToolOutcome], source: str) -> Verifier:
     if len(set(y.tolist())) < 2:
         return Verifier(dict.fromkeys(names, 0.0), 6.0 if y[0] else -6.0, source)
     model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
-    return Verifier({n: float(w) for n, w in zip(names, model.coef_[0])}, float(model.intercept_[0]), source)
+    weights = {n: float(w) for n, w in zip(names, model.coef_[0])}
+    for column, name in enumerate(names):
+        if prior is not None and np.ptp(x[:, column]) == 0 and name in prior.weights:
+            weights[name] = prior.weights[name]
+    return Verifier(weights, float(model.intercept_[0]), source)
 
 
 def out_of_fold_doubt(outcomes: Sequence[ToolOutcome], folds: int = FOLDS, seed: int = 0) -> np.ndarray:
