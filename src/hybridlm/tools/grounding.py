@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from hybridlm.models.chat_prompt import text_of
@@ -137,8 +138,14 @@ class Grounding:
         return 1.0 - missing / self.checked if self.checked else 1.0
 
 
+@lru_cache(maxsize=64)
+def _evidence_of(text: str) -> Evidence:
+    """One reading per conversation: parsing, tidying and verifying a draft all ground its calls."""
+    return Evidence.of(text)
+
+
 def ground_call(function: Function, arguments: dict[str, Any], messages: Sequence[Message]) -> Grounding:
-    evidence = Evidence.of(conversation_text(messages))
+    evidence = _evidence_of(conversation_text(messages))
     properties = function.parameters.get("properties") or {}
     required, optional, checked = [], [], 0
     for name, value in arguments.items():
