@@ -127,23 +127,24 @@ def list_models(config: ConfigOption = None, as_json: JsonOption = False) -> Non
     if as_json:
         print(json.dumps({"models_dir": str(manager.models_dir), "models": [_status_json(s) for s in statuses]}))
         return
-    speeds = any(s.entry.measured for s in statuses)
-    wide = console.width >= 120  # room for the descriptions in the table; else they follow it
+    wide = console.width >= 120  # room for speeds and descriptions in the table; else they follow it
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in ("name", "installed", "joined", "size", "licence", "tools", "context") + (("speed",) if speeds else ()):
+    for column in ("name", "installed", "joined", "size", "licence", "tools", "context"):
         table.add_column(column, no_wrap=True)
     if wide:
+        table.add_column("speed", no_wrap=True)
         table.add_column("description", ratio=1)
     for status in statuses:
         model = status.entry
         joined = "-" if model.bundled is not None else ("yes" if status.joined else "no")
         row = [model.name, _installed_text(status), joined, _megabytes(model.size), model.licence,
                "yes" if model.tools else "no", f"{model.context_length:,}"]
-        table.add_row(*row, *([_speed(status)] if speeds else []), *([escape(model.description)] if wide else []))
+        table.add_row(*row, *([_speed(status), escape(model.description)] if wide else []))
     console.print(table)
     if not wide:
         for status in statuses:
-            console.print(f"[bold]{status.entry.name}[/bold]: {escape(status.entry.description)}", highlight=False)
+            speed = f" ({_speed(status)} measured)" if _speed(status) else ""
+            console.print(f"[bold]{status.entry.name}[/bold]{speed}: {escape(status.entry.description)}", highlight=False)
     console.print(f"models folder: {manager.models_dir}", highlight=False, soft_wrap=True)
 
 
