@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from hybridlm.config import Config, load_config
+from hybridlm.failures import APIError
 from hybridlm.models.base import GenerationParams
-from hybridlm.pipeline import Pipeline
+from hybridlm.pipeline import Pipeline, RequestFailed
+from hybridlm.request import Request
+from hybridlm.server.results import rejected
 from hybridlm.targets import HYBRID, RAG
-from hybridlm.tools.protocol import parse_response_format, parse_tools
+from hybridlm.tools.protocol import ToolRequestError, parse_response_format, parse_tools
 from hybridlm.types import Message, ToolCall, Trace
+
+ENDPOINT = "python"
 
 
 @dataclass(frozen=True)
@@ -43,31 +48,28 @@ class HybridLM:
 
     def explain(self, prompt: str | list[Message], model: str = HYBRID) -> Trace:
         """The routing decision alone (with any planned fallback); no model is called, nothing logged."""
-        messages = as_messages(prompt)
-        trace = self.pipeline.start_trace(messages, model, stream=False)
-        self.pipeline.plan(messages, model, trace)
-        return trace
+        return self._loop.run_until_complete(self.pipeline.explain(Request(as_messages(prompt), model)))
 
     async def achat(self, prompt: str | list[Message], model: str = HYBRID, max_tokens: int | None = None,
                     temperature: float | None = None, system: str | None = None,
                     tools: list[dict[str, Any]] | None = None, tool_choice: Any = None,
                     response_format: dict[str, Any] | None = None) -> ChatResult:
-        """`tools`, `tool_choice` and `response_format` take OpenAI's shapes; calls come back in `tool_calls`."""
+        """`tools`, `tool_choice` and `response_format` take OpenAI's shapes; calls come back in `tool_calls`.
+
+        Raises RequestFailed (its `error` has the status and code the gateway would send); the request is
+        recorded either way."""
         messages = as_messages(prompt, system)
-        trace = self.pipeline.start_trace(messages, model, stream=False)
         try:
-            tool_request = parse_tools(tools, tool_choice)
             params = GenerationParams(max_tokens=max_tokens or self.config.server.default_max_tokens,
-                                      temperature=temperature, tools=tool_request,
+                                      temperature=temperature, tools=parse_tools(tools, tool_choice),
                                       response_format=parse_response_format(response_format))
-            self.pipeline.plan(messages, model, trace, tools=tool_request)
-            result = await self.pipeline.complete(messages, params, trace)
-        except Exception as err:
-            trace.status, trace.error = "error", str(err)
-            self.pipeline.record(trace, "python")
-            raise
-        self.pipeline.record(trace, "python")
-        return ChatResult(result.text, trace, result.tool_calls)
+        except ToolRequestError as err:
+            refusal = APIError(400, str(err), code="invalid_value", param=err.param)
+            trace = self.pipeline.start_trace(Request(messages, model), stream=False)
+            rejected(self.pipeline, refusal, ENDPOINT, trace)
+            raise RequestFailed(refusal, trace) from None
+        answer = await self.pipeline.run(Request(messages, model, params, ENDPOINT))
+        return ChatResult(answer.completion.text, answer.trace, answer.completion.tool_calls)
 
     def chat(self, prompt: str | list[Message], **kwargs: Any) -> ChatResult:
         return self._loop.run_until_complete(self.achat(prompt, **kwargs))

@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from hybridlm.rag.grounded import Grounding
+from typing import Any, Literal, Protocol
 
 Message = dict[str, Any]
 """One OpenAI chat message (`role`, `content`, ...); kept as a dict so unknown fields survive."""
@@ -114,6 +111,18 @@ class Decision:
 Status = Literal["ok", "error"]
 
 
+class Evidence(Protocol):
+    """What an answer was grounded on, and how its check went (e.g. hybrid/rag's sources and fact-check)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the response: everything, texts of the sources excepted."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """For the request log: no text at all."""
+        ...
+
+
 @dataclass
 class Trace:
     """Everything that happened to one request; the log, the CLI and the response read it."""
@@ -137,12 +146,10 @@ class Trace:
     error: str | None = None
     error_code: str | None = None
     prompt_preview: str = ""
-    canned_answer: str | None = None  # a knowledge-base answer: no model is called
-    system_note: str | None = None  # hybrid/support: what the local skills found, for the model that answers
     prompt_text: str | None = None
     answer_text: str | None = None
     shadow_of: str | None = None
-    grounding: Grounding | None = None  # hybrid/rag: sources, grades and the fact-check of the answer
+    grounding: Evidence | None = None  # what the answer was grounded on and how its check went
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0

@@ -15,6 +15,7 @@ from hybridlm.config import parse_config
 from hybridlm.models.base import BackendContext, GenerationParams
 from hybridlm.models.local_gguf import LocalGGUFBackend, LocalOptions
 from hybridlm.pipeline import Pipeline
+from hybridlm.request import Request
 from hybridlm.telemetry import RequestLog
 from tests.integration.servers import Gateway, Upstream, hybrid_config, start_gateway, start_llama_server, stop
 
@@ -71,10 +72,9 @@ def test_resampled_answers_are_compared_with_the_draft_and_paid_for(upstream: Up
     config = parse_config(selfcheck_config(upstream, resamples=2))
     pipeline = Pipeline.from_config(config, RequestLog(tmp_path / "log.db"))
     messages = QUESTION
-    trace = pipeline.start_trace(messages, "hybrid/trusting", stream=False)
-    pipeline.plan(messages, "hybrid/trusting", trace)
     draft_only = asyncio.run(pipeline.backends["slm"].complete(messages, GenerationParams(max_tokens=12)))
-    result = asyncio.run(pipeline.complete(messages, GenerationParams(max_tokens=12), trace))
+    answer = asyncio.run(pipeline.run(Request(messages, "hybrid/trusting", GenerationParams(max_tokens=12))))
+    result, trace = answer.completion, answer.trace
     assert trace.tier == "slm" and result.text
     assert "resample_agreement" in trace.decision.features  # type: ignore[union-attr]
     assert trace.usage.prompt_tokens == 3 * draft_only.usage.prompt_tokens  # the draft and two samples

@@ -7,7 +7,9 @@ import pytest
 
 from hybridlm.config import parse_config
 from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline
+from hybridlm.executor import LLM_UNAVAILABLE
+from hybridlm.pipeline import Pipeline, RequestFailed
+from hybridlm.request import Request
 from hybridlm.targets import UnknownModel
 from hybridlm.routing import HeuristicRouter
 from hybridlm.telemetry import RequestLog
@@ -30,11 +32,8 @@ def make(tmp_path: Path, with_llm: bool = True, budget: float | None = None) -> 
 
 
 def run(pipeline: Pipeline, messages: list, model: str = "hybrid"):
-    trace = pipeline.start_trace(messages, model, stream=False)
-    pipeline.plan(messages, model, trace)
-    result = asyncio.run(pipeline.complete(messages, PARAMS, trace))
-    pipeline.record(trace)
-    return result, trace
+    answer = asyncio.run(pipeline.run(Request(messages, model, PARAMS)))
+    return answer.completion, answer.trace
 
 
 def test_simple_goes_local_complex_goes_remote_with_costs(tmp_path: Path) -> None:
@@ -60,16 +59,18 @@ def test_remote_failure_falls_back_to_local_with_reason(tmp_path: Path) -> None:
 def test_forced_tier_does_not_fall_back(tmp_path: Path) -> None:
     pipeline, slm, llm = make(tmp_path)
     llm.enqueue(BackendError("timeout", "too slow"))
-    with pytest.raises(BackendError, match="too slow"):
+    with pytest.raises(RequestFailed, match="too slow") as failed:
         run(pipeline, SIMPLE, model="llm")
     assert slm.history == []
+    assert failed.value.error.status == 504 and pipeline.log.get(failed.value.trace.request_id)["http_status"] == 504
 
 
 def test_request_errors_are_not_hidden_by_fallback(tmp_path: Path) -> None:
     pipeline, slm, llm = make(tmp_path)
     llm.enqueue(BackendError("invalid_request", "context too long", 400))
-    with pytest.raises(BackendError, match="context too long"):
+    with pytest.raises(RequestFailed, match="context too long") as failed:
         run(pipeline, COMPLEX)
+    assert failed.value.error.status == 400 and slm.history == []
 
 
 def test_no_llm_configured_marks_fallback_without_calling_out(tmp_path: Path) -> None:
@@ -106,11 +107,9 @@ def test_stream_falls_back_before_first_chunk_and_accounts_usage(tmp_path: Path)
     slm.enqueue("one two three")
 
     async def consume() -> tuple[str, object]:
-        trace = pipeline.start_trace(COMPLEX, "hybrid", stream=True)
-        pipeline.plan(COMPLEX, "hybrid", trace)
-        chunks = await pipeline.stream(COMPLEX, PARAMS, trace)
-        text = "".join([c.text async for c in chunks])
-        return text, trace
+        stream = await pipeline.run_stream(Request(COMPLEX, "hybrid", PARAMS))
+        text = "".join([c.text async for c in stream.chunks])
+        return text, stream.trace
 
     text, trace = asyncio.run(consume())
     assert text == "one two three "

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hybridlm.config import Config
-from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import Pipeline
+from hybridlm.models.base import GenerationParams
+from hybridlm.pipeline import Pipeline, RequestFailed
+from hybridlm.request import Request
 from hybridlm.skills.support import SupportPolicy
 from hybridlm.targets import HYBRID, SUPPORT
 from hybridlm.telemetry import RequestLog
@@ -49,16 +50,13 @@ async def _answer_all(pipeline: Pipeline, queries: Sequence[tuple[str, str]],
         for number, (text, label) in enumerate(queries):
             messages = [{"role": "user", "content": text}]
             conversation = f"demo-answer-{number}"
-            trace = pipeline.start_trace(messages, MODEL, stream=False)
-            pipeline.plan(messages, MODEL, trace, conversation)
+            try:
+                served = await pipeline.run(Request(messages, MODEL, params, "demo", conversation))
+                trace, answer = served.trace, served.completion.text
+            except RequestFailed as failed:
+                trace, answer = failed.trace, f"(no answer: {failed.error.message})"
             if pipeline.support.flows:
                 pipeline.support.flows.store.clear(conversation)  # each query is its own conversation here
-            try:
-                answer = (await pipeline.complete(messages, params, trace)).text
-            except BackendError as err:
-                trace.status, trace.error = "error", err.message
-                answer = f"(no answer: {err.message})"
-            pipeline.record(trace)
             decision = trace.decision
             out.append(Transcript(text, label, trace.tier, decision.tier if decision else None,
                                   decision.reason if decision else "", answer.strip(), round(trace.latency_ms, 1),

@@ -28,8 +28,9 @@ from hybridlm.api import HybridLM
 from hybridlm.config import Config
 from hybridlm.demo.support import demo_file
 from hybridlm.errors import HybridLMError
-from hybridlm.models.base import BackendError, GenerationParams
-from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline
+from hybridlm.executor import LLM_UNAVAILABLE
+from hybridlm.models.base import GenerationParams
+from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.telemetry import RequestLog
 from hybridlm.tools.protocol import parse_tools
 from hybridlm.types import ToolCall, Trace
@@ -265,8 +266,8 @@ def _answer(hybrid: HybridLM, tools: list[dict[str, Any]], request: AssistantReq
     expect = request.expect
     try:
         result = hybrid.chat(request.text, model=MODEL, tools=tools, tool_choice="auto", max_tokens=MAX_TOKENS)
-    except BackendError as err:
-        return Outcome(request.text, expect.kind, "", (), {}, None, False, err.message)
+    except RequestFailed as failed:
+        return Outcome(request.text, expect.kind, "", (), {}, None, False, failed.error.message)
     why = escalation(result.trace, remote)
     return Outcome(request.text, expect.kind, result.text.strip(), result.tool_calls, result.route, why,
                    judge(expect, result.tool_calls, why is not None))

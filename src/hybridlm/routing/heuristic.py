@@ -69,6 +69,7 @@ def _length_weight(words: int) -> float:
 
 class HeuristicRouter:
     name = "heuristic"
+    cheap = True  # regular expressions and counts: scored on the event loop, no worker hop
 
     def score(self, messages: list[Message]) -> Score:
         text = last_user_text(messages)

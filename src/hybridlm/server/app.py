@@ -17,7 +17,7 @@ from hybridlm.pipeline import Pipeline
 from hybridlm.server.chat.api_router import router as chat_router
 from hybridlm.server.chat.serving import ChatService
 from hybridlm.server.dashboard import router as dashboard_router
-from hybridlm.server.errors import APIError
+from hybridlm.failures import APIError
 from hybridlm.server.factcheck.api_router import router as factcheck_router
 from hybridlm.server.factcheck.serving import FactCheckService
 from hybridlm.server.feedback.api_router import router as feedback_router

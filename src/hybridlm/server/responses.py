@@ -10,7 +10,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from hybridlm.server.errors import APIError
+from hybridlm.failures import APIError
 from hybridlm.server.results import JSONResult
 
 

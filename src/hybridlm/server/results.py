@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from hybridlm.server.errors import APIError
+from hybridlm.failures import APIError, mark_failed
 from hybridlm.types import Trace
 
 if TYPE_CHECKING:
@@ -52,9 +52,10 @@ class PipelineService:
 def rejected(pipeline: Pipeline, err: APIError, endpoint: str, trace: Trace | None = None) -> JSONResult:
     """Record a request that will not be served and build its OpenAI-style error response."""
     trace = trace or Trace()
-    trace.status = "error"
-    trace.http_status = err.status
-    trace.error = err.message
-    trace.error_code = err.code
+    mark_failed(trace, err)
     pipeline.record(trace, endpoint)
-    return JSONResult(err.status, err.body(), {**err.headers, "x-hybridlm-request-id": trace.request_id})
+    return error_result(err, trace.request_id)
+
+
+def error_result(err: APIError, request_id: str) -> JSONResult:
+    return JSONResult(err.status, err.body(), {**err.headers, "x-hybridlm-request-id": request_id})

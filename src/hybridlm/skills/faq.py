@@ -17,6 +17,9 @@ import numpy as np
 
 from hybridlm.errors import HybridLMError
 from hybridlm.models.encoder import load_encoder
+from hybridlm.routing.base import last_user_text
+from hybridlm.skills.base import Signals
+from hybridlm.types import Message
 from hybridlm.skills.yaml_list import read_yaml_list
 
 ENCODER = "minilm"
@@ -113,6 +116,14 @@ class KnowledgeBase:
         self._owner = [i for i, f in enumerate(self.faqs) for _ in (f.question, *f.also)]
         self._phrasings = [p for f in self.faqs for p in (f.question, *f.also)]
         self._vectors = load_encoder(ENCODER).encode(self._phrasings) if self.faqs else np.zeros((0, 1))
+
+    name = "faq"
+
+    def analyse(self, messages: list[Message]) -> Signals:
+        """The nearest FAQ to the last user message, as a skill."""
+        match = self.best([last_user_text(messages)])[0]
+        values = {"faq_similarity": match.similarity, "faq_question": match.faq.question} if match else {}
+        return Signals(self.name, values, match)
 
     def best(self, texts: Sequence[str]) -> list[FAQMatch | None]:
         if not self.faqs:

@@ -22,6 +22,9 @@ import numpy as np
 
 from hybridlm import artifacts
 from hybridlm.models.encoder import Encoder, EncoderError, TransformerEncoder, load_encoder
+from hybridlm.routing.base import last_user_text
+from hybridlm.skills.base import Signals
+from hybridlm.types import Message
 from hybridlm.skills.intent_tuning import BASE, MAX_TOKENS, TUNED, OutlierDistance, tune_encoder
 
 FORMAT = "hybridlm-intent"
@@ -72,6 +75,14 @@ class IntentModel:
         if self._vectorizer is None:
             return csr_matrix(embeddings)
         return hstack([csr_matrix(embeddings), self._vectorizer.transform(list(texts)) * TFIDF_WEIGHT]).tocsr()
+
+    name = "intent"
+
+    def analyse(self, messages: list[Message]) -> Signals:
+        """The intent of the last user message, as a skill."""
+        intent = self.predict([last_user_text(messages)])[0]
+        return Signals(self.name, {"intent": intent.label, "intent_confidence": round(intent.confidence, 3),
+                                   "out_of_scope": intent.out_of_scope}, intent)
 
     def predict(self, texts: Sequence[str]) -> list[IntentPrediction]:
         embeddings = self.embeddings(texts)

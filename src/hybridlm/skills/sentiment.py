@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from hybridlm.routing.base import last_user_text
+from hybridlm.skills.base import Signals
+from hybridlm.types import Message
+
 Label = Literal["negative", "neutral", "positive"]
 SHOUTING = re.compile(r"\b[A-Z]{3,}\b")
 PILED_MARKS = re.compile(r"[!?]{2,}")
@@ -33,3 +37,13 @@ def analyse(text: str) -> Sentiment:
     label: Label = "negative" if score <= -0.05 else "positive" if score >= 0.05 else "neutral"
     shouting = len(SHOUTING.findall(text)) >= 2 or bool(PILED_MARKS.search(text))
     return Sentiment(label, round(score, 4), score <= -0.5 or (label == "negative" and shouting))
+
+
+class SentimentSkill:
+    """The customer's mood in their last message."""
+
+    name = "sentiment"
+
+    def analyse(self, messages: list[Message]) -> Signals:
+        sentiment = analyse(last_user_text(messages))
+        return Signals(self.name, {"sentiment": sentiment.label, "sentiment_score": sentiment.score}, sentiment)

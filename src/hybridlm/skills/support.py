@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hybridlm.routing.base import last_user_text
+from hybridlm.skills.base import Signals, Skill
 from hybridlm.skills.faq import FAQMatch, KnowledgeBase
 from hybridlm.skills.flows import FlowEngine
 from hybridlm.skills.intent import IntentModel, IntentPrediction
-from hybridlm.skills.sentiment import Sentiment, analyse
+from hybridlm.skills.sentiment import Sentiment, SentimentSkill
 from hybridlm.types import Message
 
 Action = Literal["faq", "flow", "slm", "llm"]
@@ -50,10 +51,13 @@ class SupportPolicy:
     llm_intents: set[str] = field(default_factory=set)
     flows: FlowEngine | None = None
 
-    def signals(self, text: str) -> tuple[Sentiment, IntentPrediction | None, FAQMatch | None]:
-        intent = self.intents.predict([text])[0] if self.intents else None
-        faq = self.kb.best([text])[0] if self.kb else None
-        return analyse(text), intent, faq
+    @property
+    def skills(self) -> list[Skill]:
+        return [SentimentSkill(), *([self.intents] if self.intents else []), *([self.kb] if self.kb else [])]
+
+    def analyse(self, messages: list[Message]) -> dict[str, Signals]:
+        """Every skill's signals for the conversation, by skill name."""
+        return {signals.skill: signals for signals in (skill.analyse(messages) for skill in self.skills)}
 
     def decide(self, messages: list[Message], conversation: str | None = None) -> SupportDecision:
         text = last_user_text(messages)
@@ -63,13 +67,11 @@ class SupportPolicy:
             if turn.escalate:
                 return SupportDecision("llm", turn.reason, signals)
             return SupportDecision("flow", turn.reason, signals, reply=turn.reply)
-        sentiment, intent, faq = self.signals(text)
-        signals: dict[str, Any] = {"sentiment": sentiment.label, "sentiment_score": sentiment.score}
-        if intent:
-            signals.update(intent=intent.label, intent_confidence=round(intent.confidence, 3),
-                           out_of_scope=intent.out_of_scope)
-        if faq:
-            signals.update(faq_similarity=faq.similarity, faq_question=faq.faq.question)
+        found = self.analyse(messages)
+        signals: dict[str, Any] = {k: v for s in found.values() for k, v in s.values.items()}
+        sentiment: Sentiment = found["sentiment"].finding
+        intent: IntentPrediction | None = found["intent"].finding if "intent" in found else None
+        faq: FAQMatch | None = found["faq"].finding if "faq" in found else None
 
         def llm(reason: str) -> SupportDecision:
             return SupportDecision("llm", reason, signals)

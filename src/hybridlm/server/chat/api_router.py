@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hybridlm.server.chat.serving import ChatService, StreamResult
-from hybridlm.server.errors import APIError
+from hybridlm.failures import APIError
 from hybridlm.server.responses import json_response, read_body
 from hybridlm.server.results import JSONResult
 

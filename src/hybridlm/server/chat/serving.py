@@ -5,8 +5,6 @@ Every outcome, rejected input included, ends in exactly one request-log row.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +12,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from hybridlm.models.base import BackendError, GenerationParams
+from hybridlm.models.base import GenerationParams
+from hybridlm.pipeline import RequestFailed, StreamAnswer
+from hybridlm.request import Request
 from hybridlm.routing.base import message_text
-from hybridlm.targets import UnknownModel
 from hybridlm.tools.grammar import GrammarError, call_grammar, response_grammar
 from hybridlm.tools.protocol import (
     ResponseFormat,
@@ -33,11 +32,9 @@ from hybridlm.server.chat.protocol import (
     completion_body,
     metadata_headers,
 )
-from hybridlm.server.errors import APIError, from_backend
-from hybridlm.server.results import JSONResult, PipelineService
-from hybridlm.types import Chunk, Message, Trace
-
-log = logging.getLogger(__name__)
+from hybridlm.failures import APIError
+from hybridlm.server.results import JSONResult, PipelineService, error_result
+from hybridlm.types import Message
 
 ENDPOINT = "/v1/chat/completions"
 PASSTHROUGH_EXCLUDE = {"stream_options", "user", "conversation_id"}
@@ -118,63 +115,41 @@ class ChatService(PipelineService):
         )
 
     async def handle(self, raw: bytes) -> JSONResult | StreamResult:
-        trace = Trace()
         try:
             chat = parse_request(raw)
-            request, messages = chat.body, chat.messages
-            trace = self.pipeline.start_trace(messages, request.model, request.stream)
-            conversation = (request.model_extra or {}).get("conversation_id")
-            try:
-                self.pipeline.plan(messages, request.model, trace,
-                                   str(conversation) if conversation is not None else None, chat.tools)
-            except UnknownModel as err:
-                raise APIError(404, str(err), code="model_not_found", param="model") from None
-            params = self._params(chat)
-            if request.stream:
-                chunks = await self.pipeline.stream(messages, params, trace)
-                include_usage = bool((request.stream_options or {}).get("include_usage"))
-                return StreamResult(self._events(chunks, messages, params, trace, include_usage),
-                                    metadata_headers(trace))
-            result = await self.pipeline.complete(messages, params, trace)
         except APIError as err:
-            return self.reject(err, trace)
-        except BackendError as err:
-            return self.reject(from_backend(err, trace.decision is not None and trace.decision.forced), trace)
-        except asyncio.CancelledError:  # the client went away before the answer was ready
-            trace.status, trace.http_status = "error", 499
-            trace.error, trace.error_code = "client disconnected before the answer", "client_disconnected"
-            self.pipeline.record(trace, ENDPOINT)
-            raise
-        except Exception:  # a defect of ours: answer in OpenAI's shape, keep the record, tell nothing of the inside
-            log.exception("unhandled error in %s", trace.request_id)
-            return self.reject(APIError(500, f"internal error (request {trace.request_id})", "server_error",
-                                        "internal_error"), trace)
-        self.pipeline.record(trace, ENDPOINT)
-        self.pipeline.maybe_shadow(messages, params, trace)
-        return JSONResult(200, completion_body(result, trace), metadata_headers(trace))
+            return self.reject(err)
+        body = chat.body
+        conversation = (body.model_extra or {}).get("conversation_id")
+        request = Request(chat.messages, body.model, self._params(chat), ENDPOINT,
+                          str(conversation) if conversation is not None else None)
+        try:
+            if body.stream:
+                stream = await self.pipeline.run_stream(request)
+                include_usage = bool((body.stream_options or {}).get("include_usage"))
+                return StreamResult(self._events(stream, include_usage), metadata_headers(stream.trace))
+            answer = await self.pipeline.run(request)
+        except RequestFailed as failed:
+            return error_result(failed.error, failed.trace.request_id)
+        return JSONResult(200, completion_body(answer.completion, answer.trace), metadata_headers(answer.trace))
 
-    async def _events(self, chunks: AsyncIterator[Chunk], messages: list[Message], params: GenerationParams,
-                      trace: Trace, include_usage: bool) -> AsyncIterator[bytes]:
+    @staticmethod
+    async def _events(stream: StreamAnswer, include_usage: bool) -> AsyncIterator[bytes]:
+        """The pipeline records the request before the last event, so a client that reads the log once the
+        stream has ended finds the row."""
+        trace = stream.trace
         try:
             yield sse(chunk_body(trace, {"role": "assistant", "content": ""}, None))
-            async for chunk in chunks:
+            async for chunk in stream.chunks:
                 if chunk.text or chunk.finish_reason or chunk.tool_calls:
                     delta: dict[str, Any] = {"content": chunk.text} if chunk.text else {}
                     if chunk.tool_calls:
                         delta["tool_calls"] = [call.as_openai() for call in chunk.tool_calls]
                     yield sse(chunk_body(trace, delta, chunk.finish_reason))
             last_event = sse(closing_chunk_body(trace, include_usage))
-        except BackendError as err:
-            failure = from_backend(err)
-            trace.status, trace.error, trace.error_code = "error", failure.message, failure.code
-            last_event = sse(failure.body())
-        except (asyncio.CancelledError, GeneratorExit):
-            trace.status, trace.error, trace.error_code = "error", "client disconnected mid-stream", "client_disconnected"
-            raise
+        except RequestFailed as failed:
+            last_event = sse(failed.error.body())
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
-            # Before the last event: a client that reads the log once the stream has ended finds the row.
-            self.pipeline.record(trace, ENDPOINT)
-            self.pipeline.maybe_shadow(messages, params, trace)
+            await stream.chunks.aclose()  # type: ignore[attr-defined]
         yield last_event
         yield SSE_DONE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from hybridlm.request import Request
 from hybridlm.server.factcheck.protocol import FactCheckRequest
 from hybridlm.server.results import JSONResult, PipelineService, parse_json_body
 from hybridlm.types import Decision
@@ -18,7 +19,7 @@ class FactCheckService(PipelineService):
     async def handle(self, raw: bytes) -> JSONResult:
         request = parse_json_body(raw, FactCheckRequest)
         pipeline = self.pipeline
-        trace = pipeline.start_trace([{"role": "user", "content": request.answer}], "factcheck", stream=False)
+        trace = pipeline.start_trace(Request([{"role": "user", "content": request.answer}], "factcheck"), stream=False)
         report = await asyncio.to_thread(pipeline.fact_checker.check, request.passages, request.answer)
         flagged = len(report.flagged)
         trace.decision = Decision("factcheck", report.score, pipeline.fact_checker.threshold,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hybridlm.server.errors import APIError
+from hybridlm.failures import APIError
 from hybridlm.server.feedback.protocol import FeedbackRequest
 from hybridlm.server.results import JSONResult, PipelineService, parse_json_body
 

@@ -1,4 +1,5 @@
-"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`, with a status."""
+"""Failures in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`, with a status; shared by the
+pipeline (which records them) and the gateway (which sends them)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from typing import Any
 
 from hybridlm.models.base import BackendError
+from hybridlm.types import Trace
 
 
 class APIError(Exception):
@@ -43,3 +45,9 @@ def from_backend(err: BackendError, forced: bool = False) -> APIError:
         return APIError(400, err.message, code=code)
     status, code = UPSTREAM_STATUS.get(err.kind, (502, "upstream_error"))
     return APIError(status, err.message, type="upstream_error", code=code)
+
+
+def mark_failed(trace: Trace, err: APIError) -> None:
+    """What the request log keeps of a failure."""
+    trace.status, trace.http_status = "error", err.status
+    trace.error, trace.error_code = err.message, err.code

@@ -1,0 +1,43 @@
+"""What the backends did for one request: each paid call, the tier that answered, any fallback taken.
+
+The wrappers of one request's backends write to its ledger; the trace is filled from it once,
+at the end, so no control state rides on the trace while the request runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hybridlm.types import Usage
+
+
+@dataclass(frozen=True)
+class Spend:
+    tier: str
+    model: str
+    usage: Usage
+    cost_usd: float
+
+
+@dataclass
+class Ledger:
+    spends: list[Spend] = field(default_factory=list)
+    tier: str | None = None  # the tier last asked: the one answering, or the one that failed
+    fallback: str | None = None
+    fallback_reason: str | None = None
+
+    def add(self, spend: Spend) -> None:
+        self.spends.append(spend)
+
+    def note_fallback(self, kind: str, reason: str) -> None:
+        self.fallback, self.fallback_reason = kind, reason
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(s.cost_usd for s in self.spends)
+
+    def served(self) -> tuple[str | None, Usage]:
+        """The model that answered and what the answering tier's calls used (a draft's, if escalated, is not
+        the answer's usage, though it is in the cost)."""
+        mine = [s for s in self.spends if s.tier == self.tier]
+        return (mine[-1].model if mine else None), sum((s.usage for s in mine), Usage())
