@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from hybridlm.models.base import BackendError, GenerationParams
+from hybridlm.models.base import GenerationParams
 from hybridlm.types import Chunk, Completion, Message, Usage
 
 
@@ -13,16 +13,16 @@ class ScriptedBackend:
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        self.replies: list[str | BackendError] = []
+        self.replies: list[str | Exception] = []
         self.history: list[list[Message]] = []
 
-    def enqueue(self, *replies: str | BackendError) -> None:
+    def enqueue(self, *replies: str | Exception) -> None:
         self.replies.extend(replies)
 
     def _next(self, messages: list[Message]) -> str:
         self.history.append(messages)
         reply = self.replies.pop(0) if self.replies else f"{self.model_name} says hi"
-        if isinstance(reply, BackendError):
+        if isinstance(reply, Exception):
             raise reply
         return reply
 

@@ -46,9 +46,12 @@ class TierConfig(BaseModel):
     budget_usd_per_day: float | None = Field(
         None, ge=0, description="Routed traffic stops going to this tier once today's spend reaches it."
     )
+    wrappers: list[str] = Field(default_factory=list, description="Registered backend wrappers around this tier, "
+                                                                   "innermost first.")
 
     @property
     def options(self) -> dict[str, Any]:
+        """The backend's own fields."""
         return dict(self.model_extra or {})
 
     @model_validator(mode="after")
@@ -144,6 +147,8 @@ class ServerConfig(BaseModel):
     max_body_bytes: int = Field(1_000_000, gt=0)
     default_max_tokens: int = Field(256, gt=0)
     store_text: bool = Field(True, description="Keep full prompts and answers in the request log (for training).")
+    workers: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work off the event loop (encoders, "
+                                                     "skills, grading, fact-checks).")
 
 
 class Config(BaseModel):

@@ -13,6 +13,7 @@ from hybridlm.config import Config
 from hybridlm.models.base import BackendContext, ChatBackend
 from hybridlm.models.registry import build_backend
 from hybridlm.models.wrappers.budget import over_budget
+from hybridlm.models.wrappers.registry import wrap
 from hybridlm.routing.base import Router
 from hybridlm.routing.registry import build_router
 from hybridlm.routing.tools import ToolRouter
@@ -41,12 +42,14 @@ class Deployment:
         self._rag: GroundedAnswers | None = None
         self._fact_checker: FactChecker | None = None
         self.tool_router = tool_router or ToolRouter(config.router.tools)
+        self.warmed = False
 
     @classmethod
     def from_config(cls, config: Config, log: RequestLog | None = None, support: SupportPolicy | None = None) -> Self:
         relevance = ToolRelevance()
         context = BackendContext(config.resolved_data_dir(), relevance)
-        backends = {name: build_backend(t.backend, t.options, context) for name, t in config.tiers.items()}
+        backends = {name: wrap(build_backend(t.backend, t.options, context), name, t.wrappers)
+                    for name, t in config.tiers.items()}
         router = build_router(config.router)
         log = log or RequestLog(default_log_path(config.resolved_data_dir()))
         return cls(config, backends, router, log, support, ToolRouter(config.router.tools, relevance))
@@ -106,7 +109,9 @@ class Deployment:
 
     def warm_up(self, progress: Progress | None = None) -> None:
         """Load what loads lazily (the local models, joined on first use; the routers' encoders; the support
-        desk's and the knowledge store's models when they have data) before traffic arrives."""
+        desk's and the knowledge store's models when they have data) before traffic arrives; once."""
+        if self.warmed:
+            return
         from hybridlm.rag.store import STORE_FILE
         from hybridlm.skills.faq import KB_FILE
 
@@ -120,6 +125,7 @@ class Deployment:
             self.support.analyse([{"role": "user", "content": "warm up"}])
         if (data_dir / STORE_FILE).exists():
             self.rag.ground("warm up")
+        self.warmed = True
 
     async def aclose(self) -> None:
         for backend in self.backends.values():

@@ -198,7 +198,8 @@ class Pipeline(Deployment):
         elif isinstance(err, BackendError):
             failure = from_backend(err, forced)
         elif isinstance(err, Exception):  # a defect of ours: tell nothing of the inside, keep the record
-            log.exception("unhandled error in %s", trace.request_id)
+            log.error("unhandled %s in %s", type(err).__name__, trace.request_id)
+            log.debug("unhandled error", exc_info=err)
             failure = APIError(500, f"internal error (request {trace.request_id})", "server_error", "internal_error")
         else:
             self.record(trace, request.endpoint)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -24,7 +26,9 @@ from hybridlm.server.feedback.api_router import router as feedback_router
 from hybridlm.server.feedback.serving import FeedbackService
 from hybridlm.server.summarize.api_router import router as summarize_router
 from hybridlm.server.summarize.serving import SummarizeService
+from hybridlm.server.boundary import ErrorBoundary
 from hybridlm.server.responses import json_response
+from hybridlm.server.results import rejected
 
 
 def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
@@ -33,8 +37,15 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """CPU-bound work (encoders, skills, grading, fact-checks) runs in one bounded pool; whatever loads
+        lazily loads now, never inside a request."""
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(config.server.workers, thread_name_prefix="hybridlm-cpu")
+        loop.set_default_executor(pool)
+        await asyncio.to_thread(pipeline.warm_up)
         yield
         await pipeline.aclose()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="hybridlm gateway", version=__version__, lifespan=lifespan)
     app.state.pipeline = pipeline
@@ -64,13 +75,22 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         return json_response({"status": "ok", "version": __version__, "tiers": tiers,
                               "router": pipeline.router.name, "remote_tier": pipeline.remote_tier})
 
+    def refused(request: Request, err: APIError) -> Response:
+        result = rejected(pipeline, err, request.url.path)
+        return json_response(result.body, result.status, result.headers)
+
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return json_response(APIError(exc.status_code, str(exc.detail), code=code).body(), exc.status_code)
+        return refused(request, APIError(exc.status_code, str(exc.detail), code=code))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return json_response(APIError(400, str(exc.errors()[:3]), code="invalid_request").body(), 400)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        return refused(request, APIError(400, f"Invalid value for '{where}': {first.get('msg', 'invalid')}",
+                                         code="invalid_request", param=where))
+
+    app.add_middleware(ErrorBoundary)
 
     return app
