@@ -83,7 +83,8 @@ class HeuristicRouter:
             evidence["length"] = [f"{words} words"]
 
         for category, (weight, patterns) in PATTERNS.items():
-            hits = [phrase for phrase, pattern in patterns if pattern.search(lowered)]
+            # the substring test is C-fast and rules out nearly every phrase before its whole-word pattern runs
+            hits = [phrase for phrase, pattern in patterns if phrase in lowered and pattern.search(lowered)]
             if category == "math" and ARITHMETIC.search(text):
                 hits.append(ARITHMETIC.search(text).group(0))  # type: ignore[union-attr]
             if hits:
