@@ -1,10 +1,11 @@
-"""The parts learned routers are made of: small numeric models stored as plain arrays.
+"""Small learned models stored as plain arrays: the parts of learned routers, and the scorers of
+drafts, retrieved chunks and claims.
 
 Each head turns a prompt's embedding (E) and text features (F) into a raw number; a
 `Percentiles` map puts every head on the same [0, 1] scale (its rank among training prompts),
 so heads can be averaged and a threshold means the same thing whichever heads are used.
 Nothing here is pickled: every head is saved and loaded as named numpy arrays. The logistic
-head also scores drafts (cascade), retrieved chunks (grading) and claims (fact-checking).
+head scores drafts (cascade), retrieved chunks (grading) and claims (fact-checking).
 """
 
 from __future__ import annotations
