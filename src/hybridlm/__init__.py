@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from hybridlm.api import ChatResult, HybridLM
     from hybridlm.config import Config, ConfigError, load_config
+    from hybridlm.plugins import load_checked_config
     from hybridlm.types import Decision, Trace, Usage
 
 _HOMES = {
@@ -22,13 +23,14 @@ _HOMES = {
     "Config": "hybridlm.config",
     "ConfigError": "hybridlm.config",
     "load_config": "hybridlm.config",
+    "load_checked_config": "hybridlm.plugins",
     "Decision": "hybridlm.types",
     "Trace": "hybridlm.types",
     "Usage": "hybridlm.types",
 }
 
 __all__ = ["ChatResult", "Config", "ConfigError", "Decision", "HybridLM", "Trace", "Usage", "__version__",
-           "load_config"]
+           "load_checked_config", "load_config"]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,6 +23,8 @@ def test_importing_the_package_loads_nothing_heavy() -> None:
 def test_public_names_load_on_first_use() -> None:
     import hybridlm
     from hybridlm.api import HybridLM
+    from hybridlm.plugins import load_checked_config
 
     assert hybridlm.HybridLM is HybridLM
+    assert hybridlm.load_checked_config is load_checked_config
     assert all(hasattr(hybridlm, name) for name in hybridlm.__all__)

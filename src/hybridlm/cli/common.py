@@ -47,9 +47,10 @@ def print_metrics(metrics: dict[str, Any], as_json: bool) -> None:
 
 
 def load_cli_config(path: Path | None) -> Config:
-    from hybridlm.config import ConfigError, load_config
+    from hybridlm.config import ConfigError
+    from hybridlm.plugins import load_checked_config
 
     try:
-        return load_config(path)
+        return load_checked_config(path)
     except ConfigError as err:
         fail(str(err), 2)
