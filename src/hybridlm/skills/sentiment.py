@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from hybridlm.extras import require
+
 Label = Literal["negative", "neutral", "positive"]
 SHOUTING = re.compile(r"\b[A-Z]{3,}\b")
 PILED_MARKS = re.compile(r"[!?]{2,}")
@@ -23,9 +25,7 @@ class Sentiment:
 
 @lru_cache(maxsize=1)
 def _analyzer() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
+    return require("vaderSentiment.vaderSentiment").SentimentIntensityAnalyzer()
 
 
 def analyse(text: str) -> Sentiment:
