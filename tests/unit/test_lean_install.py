@@ -34,9 +34,13 @@ CORE_MODULES = ("hybridlm.server.app", "hybridlm.server.chat.serving", "hybridlm
                 "hybridlm.tools.grammar", "hybridlm.tools.parsing", "hybridlm.pipeline", "hybridlm.api", "hybridlm.cli")
 
 
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
 def run_python(code: str) -> str:
-    """Run `code` in a fresh interpreter; its standard output, stripped."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    """Run `code` in a fresh interpreter that must succeed; its standard output, stripped."""
+    done = python(code)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -115,6 +119,15 @@ def test_features_without_their_extra_say_which_extra_to_install(tmp_path: Path)
         "reading a PDF": "pypdf is not installed: this needs hybridlm[rag]: pip install 'hybridlm[rag]'",
         "tool fit": f"sentence-transformers is not installed: {support}",
     }
+
+
+def test_the_command_line_names_the_missing_extra_instead_of_a_traceback(tmp_path: Path) -> None:
+    doc = tmp_path / "fees.md"
+    doc.write_text("# Fees\n\nCard payments abroad cost 2% of the amount.\n", encoding="utf-8")
+    done = python(WITHOUT_EXTRAS + f"from hybridlm.cli import app; app(['ingest', {str(doc)!r}], prog_name='hybridlm')")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("error: sentence-transformers is not installed: this needs hybridlm[support]: "
+                                   "pip install 'hybridlm[support]'")
 
 
 def named(requirement: str) -> str:
