@@ -83,11 +83,13 @@ def test_without_the_encoder_no_fit_is_judged_and_none_counts_against_a_draft(
 
     monkeypatch.setattr("hybridlm.tools.relevance.load_encoder", no_encoder)
     relevance = ToolRelevance()
+    assert relevance.describe() == "not loaded yet"
     tools = parse_tools([tool("a"), tool("b")])
     assert tools is not None
     unsure_fit = ToolRouter(ToolRoutingConfig(min_fit=0.99), relevance).before(ASK, tools)
     assert unsure_fit.value == 0.0 and unsure_fit.contributions["no_tool_fits"] == 0.0
     assert relevance.missing is not None and relevance.missing.extra == "support"
+    assert relevance.describe() == f"off: {relevance.missing}"
     call = Completion("", "m", Usage(), "tool_calls", (-0.01,), (ToolCall("c1", "a", '{"x": "blue"}'),))
     signals = draft_signals(ASK, tools, call, relevance)
     assert signals["poor_fit"] == signals["close_second"] == signals["fitting_tool_unused"] == 0.0

@@ -182,10 +182,9 @@ class LocalGGUFBackend:
     def describe(self) -> dict[str, Any]:
         """What /healthz shows of this tier: the model serving, why if it is not the one configured, the queue,
         and whether offered functions are matched to the request (not without the encoder's extra)."""
-        missing = self._relevance.missing
         return {"model": self.model_name, "loaded": self.loaded, "note": self.note,
                 "queue": {"running": self.worker.busy, "waiting": self.worker.waiting, "max": self.options.max_queue},
-                "tool_fit": "on" if missing is None else f"off: {missing}"}
+                "tool_fit": self._relevance.describe()}
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.worker.shutdown)

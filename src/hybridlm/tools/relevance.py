@@ -61,6 +61,12 @@ class ToolRelevance:
                 self.missing = err
         return self._encoder is not None
 
+    def describe(self) -> str:
+        """For /healthz: 'on', 'off: <what to install>', or 'not loaded yet' before the first use."""
+        if self.missing is not None:
+            return f"off: {self.missing}"
+        return "on" if self._encoder is not None else "not loaded yet"
+
     @property
     def encoder(self) -> Encoder:
         if not self.ready():
