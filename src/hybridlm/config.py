@@ -3,11 +3,17 @@
 Secrets never live in the file: a tier names the environment variable that holds its key.
 With no file at all, the defaults run: the embedded SLM, plus an LLM tier when
 OPENAI_BASE_URL or OPENAI_API_KEY is set.
+
+This is the schema alone: it imports no backend and no router, so reading a configuration
+imports nothing beyond pydantic and PyYAML. Whether each tier's backend exists and takes its
+options, and whether the router kind exists, is checked against the registries by
+`hybridlm.plugins.load_checked_config`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +26,7 @@ CONFIG_ENV = "HYBRIDLM_CONFIG"
 DATA_DIR_ENV = "HYBRIDLM_DATA_DIR"
 DEFAULT_CONFIG_NAME = "hybridlm.yaml"
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
+DEFAULTS_SOURCE = "defaults"
 
 
 class ConfigError(HybridLMError):
@@ -53,13 +60,6 @@ class TierConfig(BaseModel):
     def options(self) -> dict[str, Any]:
         """The backend's own fields."""
         return dict(self.model_extra or {})
-
-    @model_validator(mode="after")
-    def _backend_options_valid(self) -> TierConfig:
-        from hybridlm.models.registry import validate_options
-
-        validate_options(self.backend, self.options)
-        return self
 
 
 class ToolRoutingConfig(BaseModel):
@@ -96,11 +96,7 @@ class RouterConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _known_kind(self) -> RouterConfig:
-        from hybridlm.routing.registry import ROUTERS
-
-        if self.kind not in ROUTERS:
-            raise ValueError(f"unknown router '{self.kind}'; known: {', '.join(sorted(ROUTERS))}")
+    def _learned_has_artifact(self) -> RouterConfig:
         if self.kind == "learned" and self.artifact is None:
             raise ValueError("router kind 'learned' needs 'artifact': a file from `hybridlm train router`")
         return self
@@ -207,12 +203,16 @@ def default_config_dict() -> dict[str, Any]:
     return {"tiers": tiers}
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
+def invalid_config(source: str, problems: Iterable[tuple[str, str]]) -> ConfigError:
+    """The one shape of a bad configuration: the file, then each field and what is wrong with it."""
+    lines = "\n".join(f"  {where}: {message}" for where, message in problems)
+    return ConfigError(f"{source}: invalid configuration\n{lines}")
+
+
+def _problems(err: ValidationError) -> Iterator[tuple[str, str]]:
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
-    return "\n".join(lines)
+        yield where, e["msg"]
 
 
 def parse_config(data: Any, source: str = "<config>") -> Config:
@@ -225,18 +225,23 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{source}: invalid configuration\n{_describe(err)}") from None
+        raise invalid_config(source, _problems(err)) from None
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Load the file named, else $HYBRIDLM_CONFIG, else ./hybridlm.yaml, else the defaults."""
+def find_config(path: str | Path | None = None) -> Path | None:
+    """The file named, else $HYBRIDLM_CONFIG, else ./hybridlm.yaml; None when the defaults run."""
     if path is None and os.environ.get(CONFIG_ENV):
         path = os.environ[CONFIG_ENV]
     if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         path = DEFAULT_CONFIG_NAME
-    if path is None:
-        return parse_config(default_config_dict(), "defaults")
-    p = Path(path)
+    return None if path is None else Path(path)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The configuration `find_config` finds, checked against the schema (not the registries)."""
+    p = find_config(path)
+    if p is None:
+        return parse_config(default_config_dict(), DEFAULTS_SOURCE)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as err:

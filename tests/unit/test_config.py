@@ -1,12 +1,15 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hybridlm.config import ConfigError, load_config, parse_config
+from hybridlm.plugins import load_checked_config
 
 
 def test_defaults_without_environment_have_only_the_local_slm() -> None:
-    cfg = load_config()
+    cfg = load_checked_config()
     assert list(cfg.tiers) == ["slm"]
     assert cfg.tiers["slm"].backend == "local"
     assert cfg.remote_tier is None
@@ -14,7 +17,7 @@ def test_defaults_without_environment_have_only_the_local_slm() -> None:
 
 def test_defaults_pick_up_openai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    cfg = load_config()
+    cfg = load_checked_config()
     assert cfg.remote_tier == "llm"
     assert cfg.tiers["llm"].options["base_url"] == "http://127.0.0.1:9/v1"
     assert cfg.tiers["llm"].price.output > 0
@@ -39,7 +42,7 @@ def test_full_file_loads(tmp_path: Path) -> None:
         "router: {threshold: 0.4}\n"
         "profiles: {cheap: {threshold: 0.9}}\n"
     )
-    cfg = load_config(path)
+    cfg = load_checked_config(path)
     assert cfg.router.threshold == 0.4
     assert cfg.tiers["llm"].price.cost(1_000_000, 500_000) == pytest.approx(2.0)
     assert cfg.tiers["llm"].budget_usd_per_day == 3
@@ -66,21 +69,48 @@ def test_bad_files_give_clear_errors(tmp_path: Path, text: str, expected: str) -
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
-        load_config(path)
+        load_checked_config(path)
     assert str(path) in str(err.value)
     assert expected in str(err.value)
 
 
+def test_backend_and_router_errors_name_the_file_and_each_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("tiers: {slm: {backend: local}, llm: {backend: openai, model: x}}\nrouter: {kind: psychic}\n")
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(path)
+    assert str(err.value).splitlines() == [
+        f"{path}: invalid configuration",
+        "  tiers.llm: backend 'openai': base_url: Field required",
+        "  router.kind: unknown router 'psychic'; known: heuristic, learned, selfcheck",
+    ]
+
+
+def test_the_schema_alone_leaves_backends_and_routers_to_the_registries(tmp_path: Path) -> None:
+    path = tmp_path / "hybridlm.yaml"
+    path.write_text("tiers: {slm: {backend: quantum}}\n")
+    assert load_config(path).tiers["slm"].backend == "quantum"
+    with pytest.raises(ConfigError, match="unknown backend 'quantum'"):
+        load_checked_config(path)
+
+
+def test_reading_the_schema_imports_no_backend_or_router() -> None:
+    code = ("import sys, hybridlm.config; "
+            "print(sorted(m for m in sys.modules if m.startswith(('hybridlm.models', 'hybridlm.routing'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
-        load_config(tmp_path / "nope.yaml")
+        load_checked_config(tmp_path / "nope.yaml")
 
 
 def test_the_example_config_is_valid_and_names_every_local_option() -> None:
     from hybridlm.models.local_gguf import LocalOptions
 
     example = Path(__file__).parents[2] / "examples" / "hybridlm.yaml"
-    config = load_config(example)
+    config = load_checked_config(example)
     text = example.read_text(encoding="utf-8")
     assert config.tiers["slm"].options["model"] == "qwen2.5-coder-0.5b"
     assert all(name in text for name in LocalOptions.model_fields), "examples/hybridlm.yaml misses a local option"

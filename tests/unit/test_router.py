@@ -1,7 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from hybridlm.config import RouterConfig
+from hybridlm.config import ConfigError, RouterConfig, parse_config
+from hybridlm.plugins import check_plugins
 from hybridlm.routing import HeuristicRouter
 from hybridlm.routing.base import last_user_text, message_text
 
@@ -59,7 +60,7 @@ def test_message_text_reads_content_parts() -> None:
 
 
 def test_unknown_router_kind_is_refused() -> None:
-    with pytest.raises(ValidationError, match="unknown router 'magic'"):
-        RouterConfig(kind="magic")
+    with pytest.raises(ConfigError, match="router.kind: unknown router 'magic'"):
+        check_plugins(parse_config({"router": {"kind": "magic"}}), "test")
     with pytest.raises(ValidationError, match="needs 'artifact'"):
         RouterConfig(kind="learned")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from hybridlm.config import ToolRoutingConfig
+from hybridlm.errors import MissingExtra
 from hybridlm.evaluation.tool_eval import ToolOutcome, fit_verifier, out_of_fold_doubt, report
 from hybridlm.routing.tools import ToolRouter, Verifier, draft_signals
 from hybridlm.tools.protocol import Function, parse_tools
@@ -27,7 +28,10 @@ class FixedFit:
     def best(self, messages: list[Message], functions: Sequence[Function]) -> float:
         return max(self.scores(messages, functions), default=0.0)
 
-    can_judge = staticmethod(ToolRelevance.can_judge)
+    def ready(self) -> bool:
+        return True
+
+    can_judge = ToolRelevance.can_judge
 
 
 def tool(name: str, required: tuple[str, ...] = ("x",)) -> dict:
@@ -70,6 +74,27 @@ def test_the_verifier_doubts_made_up_values_and_unsure_calls() -> None:
     assert r.verify(ASK, tools, made_up).value > r.verify(ASK, tools, sure).value
     words = Completion("I can't.", "m", Usage(), "stop")
     assert draft_signals(ASK, tools, words, FixedFit({"a": 0.8}))["fitting_tool_unused"] == 0.8  # type: ignore[arg-type]
+
+
+def test_without_the_encoder_no_fit_is_judged_and_none_counts_against_a_draft(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_encoder(name: str) -> None:
+        raise MissingExtra("sentence-transformers", "support")
+
+    monkeypatch.setattr("hybridlm.tools.relevance.load_encoder", no_encoder)
+    relevance = ToolRelevance()
+    assert relevance.describe() == "not loaded yet"
+    tools = parse_tools([tool("a"), tool("b")])
+    assert tools is not None
+    unsure_fit = ToolRouter(ToolRoutingConfig(min_fit=0.99), relevance).before(ASK, tools)
+    assert unsure_fit.value == 0.0 and unsure_fit.contributions["no_tool_fits"] == 0.0
+    assert relevance.missing is not None and relevance.missing.extra == "support"
+    assert relevance.describe() == f"off: {relevance.missing}"
+    call = Completion("", "m", Usage(), "tool_calls", (-0.01,), (ToolCall("c1", "a", '{"x": "blue"}'),))
+    signals = draft_signals(ASK, tools, call, relevance)
+    assert signals["poor_fit"] == signals["close_second"] == signals["fitting_tool_unused"] == 0.0
+    with pytest.raises(MissingExtra, match=r"pip install 'hybridlm\[support\]'"):
+        relevance.scores(ASK, tools.offered())
 
 
 def outcome(i: int, category: str, correct: bool, doubt: float) -> ToolOutcome:

@@ -11,10 +11,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hybridlm.errors import HybridLMError
+
 if TYPE_CHECKING:
     from hybridlm.config import Config
 
-app = typer.Typer(
+
+class App(typer.Typer):
+    """The command line: an error meant for a person that no command caught (a missing extra, say)
+    still ends with its message and exit code 1, not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except HybridLMError as err:
+            print_error(str(err))
+            raise SystemExit(1) from None
+
+
+app = App(
     help="Small and large language models working together: a local SLM, any OpenAI-compatible LLM, "
     "an explainable router between them, and an OpenAI-compatible gateway.",
     no_args_is_help=True,
@@ -30,8 +45,12 @@ ModelOption = Annotated[str, typer.Option("--model", "-m", help="'hybrid', 'hybr
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -47,9 +66,10 @@ def print_metrics(metrics: dict[str, Any], as_json: bool) -> None:
 
 
 def load_cli_config(path: Path | None) -> Config:
-    from hybridlm.config import ConfigError, load_config
+    from hybridlm.config import ConfigError
+    from hybridlm.plugins import load_checked_config
 
     try:
-        return load_config(path)
+        return load_checked_config(path)
     except ConfigError as err:
         fail(str(err), 2)

@@ -158,6 +158,9 @@ def serve(
         fail(str(err), 2)
     for name, backend in pipeline.backends.items():
         console.print(f"tier [bold]{name}[/bold]: {cfg.tiers[name].backend} / {backend.model_name}")
+    if (missing := pipeline.tool_router.relevance.missing) is not None:
+        console.print(f"[yellow]tool fit not judged (functions are not matched to requests): {escape(str(missing))}"
+                      "[/yellow]")
     if pipeline.remote_tier is None:
         console.print("[yellow]no LLM tier configured: everything is answered locally[/yellow]")
     console.print(f"request log: {pipeline.log.path}")

@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 from hybridlm.demo.support import ACTIONS, DemoResult
+from hybridlm.extras import require
 
 
 def write_demo_report(result: DemoResult, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    require("matplotlib").use("Agg")
+    plt = require("matplotlib.pyplot")
 
     folder.mkdir(parents=True, exist_ok=True)
     summary = result.summary()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hybridlm.extras import require
 from hybridlm.factcheck import text as tx
 from hybridlm.factcheck.detector import FactChecker
 from hybridlm.factcheck.training import FactPair, fingerprints, train
@@ -29,15 +30,12 @@ def score_pairs(checker: FactChecker, pairs: Sequence[FactPair],
 
 
 def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else float("nan")
+    return float(require("sklearn.metrics").roc_auc_score(labels, scores)) if len(set(labels)) == 2 else float("nan")
 
 
 def binary_metrics(labels: Sequence[int], scores: np.ndarray, threshold: float) -> dict[str, float]:
-    from sklearn.metrics import balanced_accuracy_score
-
-    return {"balanced_accuracy": round(float(balanced_accuracy_score(labels, scores >= threshold)), 4),
+    balanced_accuracy = require("sklearn.metrics").balanced_accuracy_score(labels, scores >= threshold)
+    return {"balanced_accuracy": round(float(balanced_accuracy), 4),
             "auroc": round(auroc(labels, scores), 4), "pairs": len(labels)}
 
 
@@ -53,8 +51,7 @@ def missed_by_edit_type(pairs: Sequence[FactPair], called_consistent: np.ndarray
 
 def leave_one_domain_out(domains: dict[str, list[FactPair]], encoder: Encoder,
                          progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    from sklearn.metrics import balanced_accuracy_score
-
+    metrics = require("sklearn.metrics")
     per_domain: dict[str, dict[str, float]] = {}
     all_pairs: list[FactPair] = []
     called_consistent: list[bool] = []
@@ -65,7 +62,7 @@ def leave_one_domain_out(domains: dict[str, list[FactPair]], encoder: Encoder,
         per_domain[held_out] = binary_metrics([p.label for p in pairs], scores, checker.threshold)
         all_pairs += pairs
         called_consistent += (scores >= checker.threshold).tolist()
-    pooled = balanced_accuracy_score([p.label for p in all_pairs], called_consistent)
+    pooled = metrics.balanced_accuracy_score([p.label for p in all_pairs], called_consistent)
     return {"balanced_accuracy": round(float(np.mean([m["balanced_accuracy"] for m in per_domain.values()])), 4),
             "auroc": round(float(np.mean([m["auroc"] for m in per_domain.values()])), 4),
             "pooled_balanced_accuracy": round(float(pooled), 4), "domains": per_domain,

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from hybridlm.extras import require
 from hybridlm.routing.outcomes import OutcomeDataError
 from hybridlm.skills.intent import OUT_OF_SCOPE, IntentModel
 
@@ -94,7 +94,7 @@ def evaluate_intent(model: IntentModel, texts: Sequence[str], labels: Sequence[s
         metrics["oos_recall"] = round(float((flagged & is_oos).sum() / is_oos.sum()), 4)
         metrics["oos_precision"] = round(float((flagged & is_oos).sum() / max(1, flagged.sum())), 4)
         scope = np.array([p.scope_score for p in predictions])
-        metrics["oos_auroc"] = round(float(roc_auc_score(~is_oos, scope)), 4)
+        metrics["oos_auroc"] = round(float(require("sklearn.metrics").roc_auc_score(~is_oos, scope)), 4)
     share, at = handled_at(confidence, label == truth, SELECTIVE_TARGET)
     metrics["handled_locally_at_97"] = round(share, 4)
     metrics["threshold_for_97"] = round(at, 4)

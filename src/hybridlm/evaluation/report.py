@@ -6,13 +6,12 @@ import html
 from pathlib import Path
 
 from hybridlm.evaluation.router_eval import REFERENCES, Evaluation
+from hybridlm.extras import require
 
 
 def _plot(evaluation: Evaluation, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    require("matplotlib").use("Agg")
+    plt = require("matplotlib.pyplot")
 
     panels = (1 if evaluation.two_model else 0) + (1 if evaluation.multi_model else 0)
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 5), squeeze=False)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hybridlm.evaluation.bfcl import BfclItem, check
+from hybridlm.extras import require
 from hybridlm.models.base import ChatBackend, GenerationParams
 from hybridlm.routing.tools import ToolRouter, Verifier, draft_signals
 from hybridlm.tools.protocol import parse_tools
@@ -130,14 +131,12 @@ def fit_verifier(outcomes: Sequence[ToolOutcome], source: str, prior: Verifier |
     A signal that never varies in these outcomes (a required argument missing, when the local tier
     asks for it instead of calling) says nothing here: it keeps its weight from `prior`.
     """
-    from sklearn.linear_model import LogisticRegression
-
     names = sorted({name for o in outcomes for name in o.signals})
     x = np.array([[o.signals.get(n, 0.0) for n in names] for o in outcomes])
     y = np.array([0 if o.correct else 1 for o in outcomes])
     if len(set(y.tolist())) < 2:
         return Verifier(dict.fromkeys(names, 0.0), 6.0 if y[0] else -6.0, source)
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    model = require("sklearn.linear_model").LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
     weights = {n: float(w) for n, w in zip(names, model.coef_[0])}
     for column, name in enumerate(names):
         if prior is not None and np.ptp(x[:, column]) == 0 and name in prior.weights:

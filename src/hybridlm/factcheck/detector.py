@@ -21,8 +21,8 @@ from hybridlm import artifacts
 from hybridlm.factcheck import text as tx
 from hybridlm.factcheck.features import FEATURES, ClaimFeatures, Source, claims_features
 from hybridlm.factcheck.nli import NLIJudge
+from hybridlm.heads import LogisticHead
 from hybridlm.models.encoder import Encoder, load_encoder
-from hybridlm.routing.heads import LogisticHead
 
 FORMAT = "hybridlm-factcheck"
 ENCODER = "minilm"

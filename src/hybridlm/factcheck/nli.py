@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hybridlm.errors import HybridLMError
+from hybridlm.extras import require
 
 ENTAILMENT, CONTRADICTION = "entailment", "contradiction"
 
@@ -22,14 +23,13 @@ class NLIJudge:
     def __init__(self, path: Path) -> None:
         if not path.is_dir():
             raise NLIError(f"{path}: no such model folder (an NLI cross-encoder saved on this machine)")
-        from sentence_transformers import CrossEncoder
-
         from hybridlm.models.encoder import offline, quietly
 
+        cross_encoder = require("sentence_transformers").CrossEncoder
         offline()
         try:
             with quietly():
-                self._model = CrossEncoder(str(path), device="cpu", local_files_only=True)
+                self._model = cross_encoder(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError) as err:
             raise NLIError(f"{path}: not a cross-encoder model folder ({err})") from None
         labels = {i: str(name).lower() for i, name in self._model.config.id2label.items()}

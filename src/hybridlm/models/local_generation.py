@@ -135,7 +135,8 @@ class Answer:
 
     def chunks(self) -> Iterator[Chunk]:
         tools, response_format = self.tools, self.params.response_format
-        if tools is not None and self.model.relevance is not None and len(tools.offered()) > 1:
+        if (tools is not None and self.model.relevance is not None and self.model.relevance.ready()
+                and len(tools.offered()) > 1):
             # Small models lean to the first function listed: list the best fitting first.
             scores = self.model.relevance.scores(self.messages, tools.offered())
             self.tool_fit = max(scores)

@@ -180,9 +180,11 @@ class LocalGGUFBackend:
             future.cancel()
 
     def describe(self) -> dict[str, Any]:
-        """What /healthz shows of this tier: the model serving, why if it is not the one configured, the queue."""
+        """What /healthz shows of this tier: the model serving, why if it is not the one configured, the queue,
+        and whether offered functions are matched to the request (not without the encoder's extra)."""
         return {"model": self.model_name, "loaded": self.loaded, "note": self.note,
-                "queue": {"running": self.worker.busy, "waiting": self.worker.waiting, "max": self.options.max_queue}}
+                "queue": {"running": self.worker.busy, "waiting": self.worker.waiting, "max": self.options.max_queue},
+                "tool_fit": self._relevance.describe()}
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.worker.shutdown)

@@ -19,8 +19,8 @@ import numpy as np
 
 from hybridlm import artifacts
 from hybridlm.factcheck import text as tx
+from hybridlm.heads import LogisticHead
 from hybridlm.models.encoder import Encoder, load_encoder
-from hybridlm.routing.heads import LogisticHead
 
 FORMAT = "hybridlm-grader"
 ENCODER = "minilm"

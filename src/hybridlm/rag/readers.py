@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from hybridlm.errors import HybridLMError
+from hybridlm.extras import require
 
 MAX_BYTES = 20_000_000
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
@@ -43,15 +44,11 @@ class _TextOfHTML(HTMLParser):
 
 
 def _pdf_text(path: Path) -> str:
+    pypdf = require("pypdf")
     try:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
-    except ImportError as err:  # pragma: no cover - a declared dependency
-        raise DocumentError(f"{path}: reading PDF needs pypdf") from err
-    try:
-        reader = PdfReader(str(path))
+        reader = pypdf.PdfReader(str(path))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PdfReadError, ValueError, KeyError, OSError) as err:
+    except (pypdf.errors.PdfReadError, ValueError, KeyError, OSError) as err:
         raise DocumentError(f"{path}: unreadable or corrupt PDF ({type(err).__name__}: {err})") from None
 
 

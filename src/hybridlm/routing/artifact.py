@@ -10,7 +10,7 @@ import numpy as np
 
 from hybridlm import artifacts
 from hybridlm.artifacts import ArtifactError
-from hybridlm.routing.heads import Head, KNNHead, LinearHead, LogisticHead, Percentiles, TopicHead
+from hybridlm.heads import Head, KNNHead, LinearHead, LogisticHead, Percentiles, TopicHead
 
 FORMAT = "hybridlm-router"
 HEAD_TYPES: dict[str, type[KNNHead] | type[LinearHead] | type[TopicHead] | type[LogisticHead]] = {

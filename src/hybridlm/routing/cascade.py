@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from hybridlm.artifacts import ArtifactError
+from hybridlm.heads import LogisticHead, Percentiles
 from hybridlm.routing import answer_features, artifact
 from hybridlm.routing.base import DraftsFirst, Score, last_user_text
 from hybridlm.routing.features import NAMES as PROMPT_NAMES
 from hybridlm.routing.features import feature_matrix
-from hybridlm.routing.heads import LogisticHead, Percentiles
 from hybridlm.routing.outcomes import OutcomeDataError, OutcomeSet
 from hybridlm.types import Completion, Message
 

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from hybridlm.artifacts import ArtifactError
+from hybridlm.heads import Head, KNNHead, LinearHead, Percentiles, TopicHead
 from hybridlm.models.encoder import Encoder, EncoderError, load_encoder
 from hybridlm.models.encoder import encoder_name as resolve_encoder  # `encoder_name` names parameters here
 from hybridlm.routing import artifact
 from hybridlm.routing.base import Score, last_user_text
 from hybridlm.routing.cascade import CascadeRouter, fit_cascade
 from hybridlm.routing.features import feature_matrix
-from hybridlm.routing.heads import Head, KNNHead, LinearHead, Percentiles, TopicHead
 from hybridlm.routing.outcomes import OutcomeSet
 from hybridlm.types import Message
 

@@ -32,9 +32,13 @@ ROUTERS: dict[str, Callable[[RouterConfig], Router]] = {
 }
 
 
-def build_router(config: RouterConfig) -> Router:
+def router_factory(kind: str) -> Callable[[RouterConfig], Router]:
+    """The builder of a router kind; ValueError naming the known kinds when there is none."""
     try:
-        factory = ROUTERS[config.kind]
+        return ROUTERS[kind]
     except KeyError:
-        raise ValueError(f"unknown router '{config.kind}'; known: {', '.join(sorted(ROUTERS))}") from None
-    return factory(config)
+        raise ValueError(f"unknown router '{kind}'; known: {', '.join(sorted(ROUTERS))}") from None
+
+
+def build_router(config: RouterConfig) -> Router:
+    return router_factory(config.kind)(config)

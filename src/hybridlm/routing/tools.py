@@ -72,7 +72,7 @@ def draft_signals(messages: list[Message], tools: ToolRequest, draft: Completion
                   relevance: ToolRelevance) -> dict[str, float]:
     """What a local draft says about itself, each in [0, 1]; the verifier's inputs."""
     offered = tools.offered()
-    fits = dict(zip((f.name for f in offered), relevance.scores(messages, offered)))
+    fits = dict(zip((f.name for f in offered), relevance.scores(messages, offered))) if relevance.ready() else {}
     best_fit = max(fits.values(), default=0.0)
     ranked = sorted(fits.values(), reverse=True)
     signals = {
@@ -112,7 +112,7 @@ def draft_signals(messages: list[Message], tools: ToolRequest, draft: Completion
         fit = min(fit, fits.get(call.name, 0.0))
     signals["argument_not_in_request"] = min(1.0, missing_required / 2.0)
     signals["optional_not_in_request"] = min(1.0, missing_optional / 2.0)
-    signals["poor_fit"] = 1.0 - max(0.0, fit)
+    signals["poor_fit"] = 1.0 - max(0.0, fit) if fits else 0.0
     signals["several_calls"] = float(len(draft.tool_calls) > 1)
     signals["more_asked_than_called"] = float(len(draft.tool_calls) == 1
                                               and bool(SEVERAL.search(last_user_text(messages))))
@@ -146,12 +146,12 @@ class ToolRouter:
         """1 when a reason sends the request straight to the LLM; 0 when the small model may draft."""
         offered = tools.offered()
         steps = several_steps(last_user_text(messages))
-        best = self.relevance.best(messages, offered)
+        judged = not tools.must_call and self.relevance.can_judge(messages)
+        best = self.relevance.best(messages, offered) if judged else 1.0
         parts = {
             "many_tools": float(len(offered) > self.config.max_local_tools),
             "several_steps": float(steps >= 1),
-            "no_tool_fits": float(best < self.config.min_fit and not tools.must_call
-                                  and self.relevance.can_judge(messages)),
+            "no_tool_fits": float(best < self.config.min_fit),
         }
         evidence = {"many_tools": [f"{len(offered)} functions > {self.config.max_local_tools}"],
                     "no_tool_fits": [f"best fit {best:.2f} < {self.config.min_fit:.2f}"],

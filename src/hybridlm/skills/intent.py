@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hybridlm import artifacts
+from hybridlm.extras import require
 from hybridlm.models.encoder import Encoder, EncoderError, TransformerEncoder, load_encoder
 from hybridlm.routing.base import last_user_text
 from hybridlm.skills.base import Signals
@@ -70,11 +71,11 @@ class IntentModel:
 
     def features(self, embeddings: np.ndarray, texts: Sequence[str]) -> Any:
         """Embeddings beside n-gram TF-IDF (when the model has n-grams), as one sparse matrix."""
-        from scipy.sparse import csr_matrix, hstack
-
+        sparse = require("scipy.sparse")
         if self._vectorizer is None:
-            return csr_matrix(embeddings)
-        return hstack([csr_matrix(embeddings), self._vectorizer.transform(list(texts)) * TFIDF_WEIGHT]).tocsr()
+            return sparse.csr_matrix(embeddings)
+        return sparse.hstack([sparse.csr_matrix(embeddings),
+                              self._vectorizer.transform(list(texts)) * TFIDF_WEIGHT]).tocsr()
 
     name = "intent"
 
@@ -141,10 +142,9 @@ class IntentModel:
 
 
 def _vectorizer(vocabulary: np.ndarray, idf: np.ndarray) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True,
-                                 vocabulary={str(v): i for i, v in enumerate(vocabulary)})
+    text_features = require("sklearn.feature_extraction.text")
+    vectorizer = text_features.TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True,
+                                               vocabulary={str(v): i for i, v in enumerate(vocabulary)})
     vectorizer.idf_ = idf
     return vectorizer
 
@@ -162,9 +162,7 @@ def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, nam
     """`tune_epochs` > 0 tunes the encoder to these intents first (`progress(epoch, loss)` after each).
     `base`: a local sentence-transformers folder to use instead of MiniLM; the model file names it
     and needs it wherever the model is loaded."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
+    text_features, linear_model = require("sklearn.feature_extraction.text"), require("sklearn.linear_model")
     encoders = [TUNED] if tune_epochs else [BASE] if base else list(ENCODERS)
     header: dict[str, Any] = {"classes": [], "encoders": encoders,
                               "trained_on": {"name": name, "examples": len(texts), "intents": len(set(labels)),
@@ -176,8 +174,8 @@ def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, nam
         vocabulary, idf = np.zeros(0, dtype=str), np.zeros(0)
         header["threshold"] = float("-inf")  # no distance is too far until held-out data says so
     else:
-        tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True, min_df=1,
-                                max_features=MAX_NGRAMS).fit(texts)
+        tfidf = text_features.TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True, min_df=1,
+                                              max_features=MAX_NGRAMS).fit(texts)
         vocabulary, idf = np.array(tfidf.get_feature_names_out(), dtype=str), tfidf.idf_
     model = IntentModel(header, np.zeros((0, 0)), np.zeros(0), vocabulary, idf, tuned)
     embeddings, label_array = model.embeddings(texts), np.array(labels)
@@ -185,7 +183,7 @@ def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, nam
     # the few out-of-scope rows that validation data resembles, would loosen the threshold chosen there.
     rows = label_array != OUT_OF_SCOPE if tuned else np.ones(len(label_array), dtype=bool)
     features = model.features(embeddings[rows], [t for t, keep in zip(texts, rows, strict=True) if keep])
-    classifier = LogisticRegression(C=C, max_iter=3000).fit(features, label_array[rows])
+    classifier = linear_model.LogisticRegression(C=C, max_iter=3000).fit(features, label_array[rows])
     model.classes = [str(c) for c in classifier.classes_]
     model.header["classes"] = model.classes
     model.coef, model.intercept = classifier.coef_.astype(np.float32), classifier.intercept_.astype(np.float32)
@@ -198,8 +196,7 @@ def choose_threshold(model: IntentModel, texts: Sequence[str], labels: Sequence[
     """The scope threshold with the best in-scope accuracy whose out-of-scope recall reaches the target
     with RECALL_CONFIDENCE: a Clopper-Pearson lower bound, because a hundred held-out out-of-scope
     messages are a small sample and live traffic strays further than they do."""
-    from scipy.stats import beta
-
+    beta = require("scipy.stats").beta
     predictions = model.predict(texts)
     truth = np.array(labels)
     score = np.array([p.scope_score for p in predictions])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hybridlm.extras import require
 from hybridlm.models.encoder import load_transformer, pool
 
 TUNED = "tuned"  # the encoder named in a model file: tuned, weights in the file
@@ -36,8 +37,7 @@ def tune_encoder(texts: Sequence[str], labels: Sequence[str], epochs: int, base:
                  progress: Callable[[int, float], None] | None = None) -> dict[str, np.ndarray]:
     """The weights of the encoder (`base`, else MiniLM) tuned to tell `labels` apart (float16, for a
     smaller file)."""
-    import torch
-
+    torch = require("torch")
     torch.manual_seed(seed)
     tokenizer, transformer = load_transformer(base)
     classes = sorted(set(labels))

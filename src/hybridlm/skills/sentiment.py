@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from hybridlm.extras import require
 from hybridlm.routing.base import last_user_text
 from hybridlm.skills.base import Signals
 from hybridlm.types import Message
@@ -27,9 +28,7 @@ class Sentiment:
 
 @lru_cache(maxsize=1)
 def _analyzer() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
+    return require("vaderSentiment.vaderSentiment").SentimentIntensityAnalyzer()
 
 
 def analyse(text: str) -> Sentiment:

@@ -5,6 +5,11 @@ with an alarm tool on offer, it sets an alarm). The cosine between the request a
 function's name and description, in MiniLM's space, tells a fitting function from an unrelated
 one well (measured in docs/BENCHMARKS.md), in a
 few milliseconds, and the function embeddings are cached.
+
+MiniLM needs the `support` extra. Without it no fit is judged (`ready()` is False and `missing`
+says what to install): calls are still made under the grammar and checked by the verifier, but
+the functions keep their order, the small model never declines for want of a fitting function,
+and the tool router never escalates for it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hybridlm.errors import MissingExtra
 from hybridlm.models.encoder import Encoder, load_encoder
 from hybridlm.routing.base import last_user_text
 from hybridlm.tools.protocol import Function
@@ -42,13 +48,31 @@ class ToolRelevance:
 
     def __init__(self, encoder: Encoder | None = None) -> None:
         self._encoder = encoder
+        self.missing: MissingExtra | None = None  # why no fit can be judged on this install
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def ready(self) -> bool:
+        """Load the encoder on first use; False, with `missing` set, when its extra is not installed."""
+        if self._encoder is None and self.missing is None:
+            try:
+                self._encoder = load_encoder("minilm")
+            except MissingExtra as err:
+                self.missing = err
+        return self._encoder is not None
+
+    def describe(self) -> str:
+        """For /healthz: 'on', 'off: <what to install>', or 'not loaded yet' before the first use."""
+        if self.missing is not None:
+            return f"off: {self.missing}"
+        return "on" if self._encoder is not None else "not loaded yet"
+
     @property
     def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = load_encoder("minilm")
+        if not self.ready():
+            assert self.missing is not None
+            raise self.missing
+        assert self._encoder is not None
         return self._encoder
 
     def _function_vectors(self, texts: list[str]) -> np.ndarray:
@@ -71,10 +95,9 @@ class ToolRelevance:
         vectors = self._function_vectors([function_text(f) for f in functions])
         return [float(v) for v in vectors @ query]
 
-    @staticmethod
-    def can_judge(messages: list[Message]) -> bool:
-        """Is the request in a script the encoder reads (mostly ASCII letters)?"""
-        return foreign_share(last_user_text(messages)) < 0.3
+    def can_judge(self, messages: list[Message]) -> bool:
+        """Is the encoder here, and the request in a script it reads (mostly ASCII letters)?"""
+        return self.ready() and foreign_share(last_user_text(messages)) < 0.3
 
     def best(self, messages: list[Message], functions: Sequence[Function]) -> float:
         scores = self.scores(messages, functions)

@@ -1,10 +1,11 @@
-"""The parts learned routers are made of: small numeric models stored as plain arrays.
+"""Small learned models stored as plain arrays: the parts of learned routers, and the scorers of
+drafts, retrieved chunks and claims.
 
 Each head turns a prompt's embedding (E) and text features (F) into a raw number; a
 `Percentiles` map puts every head on the same [0, 1] scale (its rank among training prompts),
 so heads can be averaged and a threshold means the same thing whichever heads are used.
 Nothing here is pickled: every head is saved and loaded as named numpy arrays. The logistic
-head also scores drafts (cascade), retrieved chunks (grading) and claims (fact-checking).
+head scores drafts (cascade), retrieved chunks (grading) and claims (fact-checking).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hybridlm.artifacts import ArtifactError
+from hybridlm.extras import require
 
 QUANTILES = np.linspace(0.0, 1.0, 201)
 
@@ -116,10 +118,8 @@ class TopicHead:
 
     @classmethod
     def fit(cls, E: np.ndarray, topics: list[str], y: np.ndarray, C: float = 10.0) -> TopicHead:
-        from sklearn.linear_model import LogisticRegression
-
         labels = np.asarray(topics)
-        model = LogisticRegression(C=C, max_iter=500).fit(E, labels)
+        model = require("sklearn.linear_model").LogisticRegression(C=C, max_iter=500).fit(E, labels)
         means = np.array([y[labels == t].mean() for t in model.classes_])
         return cls(model.coef_.astype(np.float32), model.intercept_.astype(np.float32), means)
 
@@ -143,10 +143,9 @@ class LogisticHead:
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, C: float = 1.0, balanced: bool = False) -> LogisticHead:
         """`balanced` weighs both classes equally, however rare one of them is."""
-        from sklearn.linear_model import LogisticRegression
-
         mean, std = X.mean(axis=0), X.std(axis=0) + 1e-6
-        model = LogisticRegression(C=C, max_iter=2000, class_weight="balanced" if balanced else None)
+        model = require("sklearn.linear_model").LogisticRegression(C=C, max_iter=2000,
+                                                                   class_weight="balanced" if balanced else None)
         model.fit(standardise(X, mean, std), y)
         return cls(model.coef_[0].astype(np.float64), model.intercept_.astype(np.float64), mean, std)
 
