@@ -144,6 +144,8 @@ class ServerConfig(BaseModel):
     max_body_bytes: int = Field(1_000_000, gt=0)
     default_max_tokens: int = Field(256, gt=0)
     store_text: bool = Field(True, description="Keep full prompts and answers in the request log (for training).")
+    deadline_s: float = Field(120.0, gt=0, description="Seconds a request may take in all: retries, failover and "
+                                                       "every remote call stop waiting once it has passed.")
 
 
 class Config(BaseModel):
