@@ -97,6 +97,32 @@ def start_scripted_upstream(workdir: Path, script: list[dict[str, str]]) -> Upst
 
 
 @dataclass
+class FaultyUpstream(Upstream):
+    """`tests.integration.faulty_upstream`: an OpenAI-compatible server that fails as it is told to."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def set_fault(self, fault: str, **options: Any) -> None:
+        httpx.post(self.url + "/control", json={"fault": fault, **options}, timeout=5).raise_for_status()
+
+    def requests(self) -> int:
+        """Chat requests received so far."""
+        return int(httpx.get(self.url + "/stats", timeout=5).json()["requests"])
+
+
+def start_faulty_upstream(workdir: Path, reply: str = "the faulty upstream answers") -> FaultyUpstream:
+    port = free_port()
+    log_file = workdir / f"faulty-{port}.log"
+    cmd = [sys.executable, "-m", "tests.integration.faulty_upstream", "--port", str(port), "--reply", reply]
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+    _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
+    return FaultyUpstream(proc, port)
+
+
+@dataclass
 class Gateway:
     """`hybridlm serve` in a subprocess with its own config and data dir."""
 

@@ -264,7 +264,7 @@ class OpenAIBackend:
                 await resp.aread()
                 raise self._status_error(resp)
             async with aclosing(_timed_lines(resp, clock)) as lines:
-                async for chunk in _parse_sse(lines):
+                async for chunk in _parse_sse(lines, self.where):
                     clock.answered = True
                     yield chunk
         except httpx.HTTPError as err:
@@ -294,19 +294,21 @@ async def _timed_lines(resp: httpx.Response, clock: _CallClock) -> AsyncGenerato
         yield line
 
 
-async def _parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
+async def _parse_sse(lines: AsyncIterator[str], where: str) -> AsyncIterator[Chunk]:
+    events = 0
     async for line in lines:
         if not line.startswith("data:"):
             continue
+        events += 1
         payload = line[5:].strip()
         if payload == "[DONE]":
             return
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError as err:
-            raise BackendError("upstream", f"upstream sent a malformed stream event: {payload[:120]}") from err
+            raise BackendError("upstream", f"upstream {where} sent a malformed stream event: {payload[:120]}") from err
         if "error" in event:
-            raise BackendError("upstream", f"upstream stream error: {event['error']}")
+            raise BackendError("upstream", f"upstream {where} sent a stream error: {event['error']}")
         try:
             choices = event.get("choices") or []
             delta = (choices[0].get("delta") or {}) if choices else {}
@@ -315,9 +317,11 @@ async def _parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
             text = delta.get("content") or ""
             calls = _call_deltas(delta.get("tool_calls"))
         except (AttributeError, TypeError, ValueError) as err:
-            raise BackendError("upstream", f"upstream sent a malformed stream event: {payload[:120]}") from err
+            raise BackendError("upstream", f"upstream {where} sent a malformed stream event: {payload[:120]}") from err
         if text or finish or usage or calls:
             yield Chunk(text=text, finish_reason=finish, usage=usage, tool_calls=calls)
+    if not events:  # e.g. a JSON body where a stream was asked for
+        raise BackendError("upstream", f"upstream {where} answered a stream request without a single stream event")
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:

@@ -55,14 +55,18 @@ class RetryingBackend(BackendWrapper):
                 or (left is not None and state.upcoming_sleep >= left))
 
     def _log_retry(self, state: RetryCallState) -> None:
-        log.info("retrying %s in %.2f s (try %d of %d): %s", self.inner.model_name, state.upcoming_sleep,
+        log.info("retrying in %.2f s (try %d of %d): %s", state.upcoming_sleep,
                  state.attempt_number + 1, self.options.attempts, _failure(state).message)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda err: isinstance(err, BackendError) and is_transient(err)),
             wait=self._wait, stop=self._give_up, sleep=self._sleep, before_sleep=self._log_retry, reraise=True)
-        return await retrying(call)
+
+        async def attempt() -> T:  # tenacity awaits what a coroutine function returns, not other callables'
+            return await call()
+
+        return await retrying(attempt)
 
     async def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
         return await self._retrying(lambda: self.inner.complete(messages, params))
