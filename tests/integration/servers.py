@@ -138,6 +138,11 @@ class Gateway:
     def base_url(self) -> str:
         return self.url + "/v1"
 
+    @property
+    def output(self) -> Path:
+        """What the gateway process printed (its log lines)."""
+        return self.data_dir.parent / f"gateway-{self.port}.log"
+
     def log(self) -> RequestLog:
         return RequestLog(default_log_path(self.data_dir))
 
@@ -167,13 +172,14 @@ def start_gateway(workdir: Path, config: dict[str, Any]) -> Gateway:
     return Gateway(proc, port, data_dir)
 
 
-def hybrid_config(llm_base_url: str, slm_model: str = SMALLEST_LOCAL_MODEL, **llm: Any) -> dict[str, Any]:
+def hybrid_config(llm_base_url: str | None, slm_model: str = SMALLEST_LOCAL_MODEL, **llm: Any) -> dict[str, Any]:
     """Embedded SLM (the smallest model unless one is named) plus an 'llm' tier on the given
-    OpenAI-compatible URL, priced so costs show."""
+    OpenAI-compatible URL (None: `llm` names its `upstreams`), priced so costs show."""
+    where = {"base_url": llm_base_url} if llm_base_url is not None else {}
     return {
         "tiers": {
             "slm": {"backend": "local", "model": slm_model, "price": {"input": 0.0, "output": 0.0}},
-            "llm": {"backend": "openai", "base_url": llm_base_url, "model": "smollm2-cloud",
+            "llm": {"backend": "openai", **where, "model": "smollm2-cloud",
                     "price": {"input": 2.5, "output": 10.0}, "timeout": 30, "connect_timeout": 2, **llm},
         },
         "server": {"default_max_tokens": 16},
