@@ -24,7 +24,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -52,7 +52,7 @@ class Behaviour(BaseModel):
 class ConnectionTrackingH11(H11Protocol):
     """uvicorn's HTTP/1.1 protocol that files each connection by the client's address, so a handler can drop it."""
 
-    by_client: dict[Address, asyncio.Transport] = {}
+    by_client: ClassVar[dict[Address, asyncio.Transport]] = {}
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

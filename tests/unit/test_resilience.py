@@ -6,8 +6,8 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -16,6 +16,7 @@ from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.models.deadline import bounded_timeout, deadline_scope, remaining
 from hybridlm.models.openai_http import (
     BreakerOptions,
+    OpenAIBackend,
     OpenAIOptions,
     RetryOptions,
     public_url,
@@ -440,7 +441,7 @@ def test_public_url_keeps_neither_credentials_nor_query() -> None:
 def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     seconds = retry_after_seconds(later)
     assert seconds is not None and 25 < seconds <= 30
 
@@ -448,3 +449,20 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
 def test_rejected_credentials_are_a_502_that_blames_the_upstream() -> None:
     error = from_backend(AUTH, forced=True)
     assert (error.status, error.code) == (502, "upstream_auth_failed")
+
+
+def test_an_upstream_call_after_the_deadline_fails_before_sending() -> None:
+    options = OpenAIOptions(base_url="http://127.0.0.1:9/v1", model="m")  # port 9: nothing should be sent
+    backend = OpenAIBackend(options.endpoints()[0], options)
+
+    async def late() -> None:
+        try:
+            with deadline_scope(0.001):
+                await asyncio.sleep(0.01)
+                await backend.complete(MESSAGES, PARAMS)
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(BackendError) as raised:
+        asyncio.run(late())
+    assert raised.value.kind == "timeout" and "deadline passed" in raised.value.message

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -62,6 +62,8 @@ class BreakerOptions(BaseModel):
 
 
 class OpenAIOptions(BaseModel):
+    """A remote tier: its upstreams, the limits of each call, and how failures are handled."""
+
     model_config = ConfigDict(extra="forbid")
     base_url: str | None = Field(None, description="The one upstream; or list several in `upstreams`.")
     model: str | None = Field(None, description="The model asked for; an upstream may name its own.")
@@ -131,8 +133,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage | None:

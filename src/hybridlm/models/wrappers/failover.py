@@ -39,7 +39,7 @@ class FailoverBackend(BackendWrapper):
 
     def _candidates(self) -> list[int]:
         """Member indexes in the order to try them."""
-        indexes = range(len(self.members))
+        indexes = list(range(len(self.members)))
         if self.order == "lowest_latency":
             indexes = sorted(indexes, key=lambda i: self._latency.get(i, 0.0))
         return sorted(indexes, key=lambda i: not self.members[i].admits())  # stable: open circuits last

@@ -63,7 +63,7 @@ class RetryingBackend(BackendWrapper):
             retry=retry_if_exception(lambda err: isinstance(err, BackendError) and is_transient(err)),
             wait=self._wait, stop=self._give_up, sleep=self._sleep, before_sleep=self._log_retry, reraise=True)
 
-        async def attempt() -> T:  # tenacity awaits what a coroutine function returns, not other callables'
+        async def attempt() -> T:  # tenacity awaits what a coroutine function returns, not what other callables return
             return await call()
 
         return await retrying(attempt)
