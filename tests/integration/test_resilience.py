@@ -2,7 +2,7 @@
 
 A routed request the LLM cannot answer is served by the SLM with the fallback marked; a request
 that named the LLM tier gets the upstream's failure in OpenAI's error shape; either way one log
-row. Timeouts and cooldowns are short so the whole file runs in well under three minutes.
+row. Timeouts and cooldowns are short, to keep the file fast.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def gateway(faulty: FaultyUpstream, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def fresh(faulty: FaultyUpstream) -> Iterator[FaultyUpstream]:
+def faults(faulty: FaultyUpstream) -> Iterator[FaultyUpstream]:
     yield faulty
     faulty.set_fault("ok")
 
@@ -107,24 +107,24 @@ def fresh(faulty: FaultyUpstream) -> Iterator[FaultyUpstream]:
     ("bad_json", {}, 502, "upstream_error", 1),
 ])
 def test_each_fault_falls_back_when_routed_and_fails_cleanly_when_forced(
-        gateway: Gateway, fresh: FaultyUpstream, fault: str, options: dict[str, Any], status: int, code: str,
+        gateway: Gateway, faults: FaultyUpstream, fault: str, options: dict[str, Any], status: int, code: str,
         tries: int) -> None:
-    fresh.set_fault(fault, **options)
+    faults.set_fault(fault, **options)
     routed_falls_back(gateway)
-    before = fresh.requests()
+    before = faults.requests()
     forced_fails(gateway, status, code)
-    assert fresh.requests() - before == tries  # retried only what may pass, as often as configured
+    assert faults.requests() - before == tries  # retried only what may pass, as often as configured
 
 
-def test_a_stream_that_fails_before_its_first_chunk_is_an_http_error(gateway: Gateway, fresh: FaultyUpstream) -> None:
-    fresh.set_fault("reset")
+def test_a_stream_that_fails_before_its_first_chunk_is_an_http_error(gateway: Gateway, faults: FaultyUpstream) -> None:
+    faults.set_fault("reset")
     forced_fails(gateway, 503, "upstream_unavailable", stream=True)
 
 
 @pytest.mark.parametrize(("fault", "code"), [("stall", "upstream_timeout"), ("bad_sse", "upstream_error")])
 def test_a_stream_that_breaks_after_its_first_chunk_ends_with_an_error_event(
-        gateway: Gateway, fresh: FaultyUpstream, fault: str, code: str) -> None:
-    fresh.set_fault(fault, chunks=2)
+        gateway: Gateway, faults: FaultyUpstream, fault: str, code: str) -> None:
+    faults.set_fault(fault, chunks=2)
     texts: list[str] = []
     ids: set[str] = set()
     with client(gateway) as c, pytest.raises(openai.APIError) as raised:
@@ -138,8 +138,8 @@ def test_a_stream_that_breaks_after_its_first_chunk_ends_with_an_error_event(
     assert (row["tier"], row["status"], row["error_code"]) == ("llm", "error", code)
 
 
-def test_a_share_of_failures_is_absorbed(gateway: Gateway, fresh: FaultyUpstream) -> None:
-    fresh.set_fault("flaky", p=0.5, seed=7)
+def test_a_share_of_failures_is_absorbed(gateway: Gateway, faults: FaultyUpstream) -> None:
+    faults.set_fault("flaky", p=0.5, seed=7)
     with client(gateway) as c:
         replies = [c.chat.completions.create(model="hybrid", messages=MESSAGES, max_tokens=8) for _ in range(6)]
     for reply in replies:

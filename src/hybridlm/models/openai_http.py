@@ -85,19 +85,15 @@ class OpenAIOptions(BaseModel):
     def _upstreams_named(self) -> OpenAIOptions:
         if (self.base_url is None) == (not self.upstreams):
             raise ValueError("give either 'base_url' or a list of 'upstreams'")
-        if any(endpoint.model is None for endpoint in self._merged()):
+        if not all(endpoint.model for endpoint in self.endpoints()):
             raise ValueError("'model': set it on the tier or on every upstream")
         return self
 
-    def _merged(self) -> list[UpstreamOptions]:
-        listed = self.upstreams or [UpstreamOptions(base_url=self.base_url or "")]
-        return [UpstreamOptions(base_url=u.base_url, model=u.model or self.model,
-                                api_key_env=u.api_key_env or self.api_key_env, headers={**self.headers, **u.headers})
-                for u in listed]
-
     def endpoints(self) -> list[Endpoint]:
         """Each upstream with the tier's values filled in, in the configured order."""
-        return [Endpoint(u.base_url, u.model or "", u.api_key_env, u.headers) for u in self._merged()]
+        listed = self.upstreams or [UpstreamOptions(base_url=self.base_url or "")]
+        return [Endpoint(u.base_url, u.model or self.model or "", u.api_key_env or self.api_key_env,
+                         {**self.headers, **u.headers}) for u in listed]
 
 
 @dataclass(frozen=True)
