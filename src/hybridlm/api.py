@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridlm.config import Config, load_config
+from hybridlm.config import Config
 from hybridlm.failures import APIError
 from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import Pipeline, RequestFailed
+from hybridlm.plugins import load_checked_config
 from hybridlm.request import Request
 from hybridlm.server.results import rejected
 from hybridlm.targets import HYBRID, RAG
@@ -42,7 +43,7 @@ class HybridLM:
     """`HybridLM().chat("...")` routes, answers, falls back and logs exactly as the gateway does."""
 
     def __init__(self, config: Config | str | Path | None = None, pipeline: Pipeline | None = None) -> None:
-        self.config = config if isinstance(config, Config) else load_config(config)
+        self.config = config if isinstance(config, Config) else load_checked_config(config)
         self.pipeline = pipeline or Pipeline.from_config(self.config)
         self._loop = asyncio.new_event_loop()
 

@@ -145,6 +145,8 @@ class ServerConfig(BaseModel):
     store_text: bool = Field(True, description="Keep full prompts and answers in the request log (for training).")
     workers: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work off the event loop (encoders, "
                                                      "skills, grading, fact-checks).")
+    deadline_s: float = Field(120.0, gt=0, description="Seconds a request may take in all: retries, failover and "
+                                                       "every remote call stop waiting once it has passed.")
 
 
 class Config(BaseModel):

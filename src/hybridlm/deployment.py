@@ -117,7 +117,8 @@ class Deployment:
 
         for backend in self.local_backends():
             backend.load(progress)
-        self.tool_router.relevance.encoder.encode(["warm up"])
+        if self.tool_router.relevance.ready():  # False on an install without the support extra
+            self.tool_router.relevance.encoder.encode(["warm up"])
         self.router.score([{"role": "user", "content": "warm up"}])
         support = self.config.support
         data_dir = self.config.resolved_data_dir()

@@ -29,6 +29,8 @@ UPSTREAM_STATUS = {
     "unavailable": (503, "upstream_unavailable"),
     "timeout": (504, "upstream_timeout"),
     "upstream": (502, "upstream_error"),
+    "auth": (502, "upstream_auth_failed"),  # the gateway's key for the upstream, not the client's, was refused
+    "over_budget": (503, "budget_exhausted"),  # routed traffic, the LLM tier's daily budget spent, no fallback
 }
 
 

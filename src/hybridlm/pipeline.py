@@ -17,9 +17,10 @@ from functools import cached_property
 
 from hybridlm.executor import LLM_UNAVAILABLE, Executor
 from hybridlm.deployment import Deployment
-from hybridlm.errors import HybridLMError
+from hybridlm.errors import HybridLMError, MissingExtra
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams
+from hybridlm.models.deadline import deadline_scope
 from hybridlm.models.wrappers.shadow import SendShadow
 from hybridlm.plans import Call, Canned, Grounded, Plan
 from hybridlm.profiles.base import Profile
@@ -114,9 +115,10 @@ class Pipeline(Deployment):
         trace, ledger, decision = self.start_trace(request, stream=False), Ledger(), None
         plan: Plan | None = None
         try:
-            plan = await self.plan(request, trace)
-            decision = plan.decision
-            answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
+            with deadline_scope(self.config.server.deadline_s):
+                plan = await self.plan(request, trace)
+                decision = plan.decision
+                answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
         except BaseException as err:
             raise self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, answer.text)
@@ -125,17 +127,19 @@ class Pipeline(Deployment):
 
     async def run_stream(self, request: Request) -> StreamAnswer:
         """Open the stream: planned, the tier chosen and its first chunk awaited (falling back if it cannot
-        start), so the caller knows who answers before it sends anything."""
+        start), so the caller knows who answers before it sends anything. The request's deadline bounds all
+        of that; the rest of the stream is bounded by the tier's own timeouts."""
         trace, ledger, decision = self.start_trace(request, stream=True), Ledger(), None
         plan: Plan | None = None
         try:
-            plan = await self.plan(request, trace)
-            decision = plan.decision
-            chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
-            try:
-                first: Chunk | None = await anext(chunks)
-            except StopAsyncIteration:
-                first = None
+            with deadline_scope(self.config.server.deadline_s):
+                plan = await self.plan(request, trace)
+                decision = plan.decision
+                chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
+                try:
+                    first: Chunk | None = await anext(chunks)
+                except StopAsyncIteration:
+                    first = None
         except BaseException as err:
             raise self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, "")
@@ -197,6 +201,8 @@ class Pipeline(Deployment):
             failure = err
         elif isinstance(err, BackendError):
             failure = from_backend(err, forced)
+        elif isinstance(err, MissingExtra):  # this install cannot do what the request asks: say what to add
+            failure = APIError(501, str(err), "server_error", "feature_not_installed")
         elif isinstance(err, Exception):  # a defect of ours: tell nothing of the inside, keep the record
             log.error("unhandled %s in %s", type(err).__name__, trace.request_id)
             log.debug("unhandled error", exc_info=err)

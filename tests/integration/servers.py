@@ -97,6 +97,32 @@ def start_scripted_upstream(workdir: Path, script: list[dict[str, str]]) -> Upst
 
 
 @dataclass
+class FaultyUpstream(Upstream):
+    """`tests.integration.faulty_upstream`: an OpenAI-compatible server that fails as it is told to."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def set_fault(self, fault: str, **options: Any) -> None:
+        httpx.post(self.url + "/control", json={"fault": fault, **options}, timeout=5).raise_for_status()
+
+    def requests(self) -> int:
+        """Chat requests received so far."""
+        return int(httpx.get(self.url + "/stats", timeout=5).json()["requests"])
+
+
+def start_faulty_upstream(workdir: Path, reply: str = "the faulty upstream answers") -> FaultyUpstream:
+    port = free_port()
+    log_file = workdir / f"faulty-{port}.log"
+    cmd = [sys.executable, "-m", "tests.integration.faulty_upstream", "--port", str(port), "--reply", reply]
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+    _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
+    return FaultyUpstream(proc, port)
+
+
+@dataclass
 class Gateway:
     """`hybridlm serve` in a subprocess with its own config and data dir."""
 
@@ -111,6 +137,11 @@ class Gateway:
     @property
     def base_url(self) -> str:
         return self.url + "/v1"
+
+    @property
+    def output(self) -> Path:
+        """What the gateway process printed (its log lines)."""
+        return self.data_dir.parent / f"gateway-{self.port}.log"
 
     def log(self) -> RequestLog:
         return RequestLog(default_log_path(self.data_dir))
@@ -141,13 +172,14 @@ def start_gateway(workdir: Path, config: dict[str, Any]) -> Gateway:
     return Gateway(proc, port, data_dir)
 
 
-def hybrid_config(llm_base_url: str, slm_model: str = SMALLEST_LOCAL_MODEL, **llm: Any) -> dict[str, Any]:
+def hybrid_config(llm_base_url: str | None, slm_model: str = SMALLEST_LOCAL_MODEL, **llm: Any) -> dict[str, Any]:
     """Embedded SLM (the smallest model unless one is named) plus an 'llm' tier on the given
-    OpenAI-compatible URL, priced so costs show."""
+    OpenAI-compatible URL (None: `llm` names its `upstreams`), priced so costs show."""
+    where = {"base_url": llm_base_url} if llm_base_url is not None else {}
     return {
         "tiers": {
             "slm": {"backend": "local", "model": slm_model, "price": {"input": 0.0, "output": 0.0}},
-            "llm": {"backend": "openai", "base_url": llm_base_url, "model": "smollm2-cloud",
+            "llm": {"backend": "openai", **where, "model": "smollm2-cloud",
                     "price": {"input": 2.5, "output": 10.0}, "timeout": 30, "connect_timeout": 2, **llm},
         },
         "server": {"default_max_tokens": 16},

@@ -56,9 +56,13 @@ class GenerationParams:
 class BackendError(HybridLMError):
     """A model call that failed; `kind` says how, so the caller can choose fallback or status.
 
-    kinds: "unavailable" (cannot connect), "timeout", "upstream" (bad status or reply),
+    kinds: "unavailable" (cannot connect, or the upstream's circuit is open), "timeout",
+    "upstream" (bad status or reply; `retry_after` from a 429 or 5xx that sent one),
+    "auth" (the upstream rejected the credentials, HTTP 401/403: the deployment's configuration is
+    wrong, so it is never retried and opens the circuit at once),
     "invalid_request" (the request itself is unacceptable, e.g. too long for the context),
-    "busy" (a local model's queue is full; `retry_after` says when to try again, in seconds).
+    "busy" (a local model's queue is full; `retry_after` says when to try again, in seconds),
+    "over_budget" (routed traffic to a tier whose daily budget is spent).
     """
 
     def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None) -> None:

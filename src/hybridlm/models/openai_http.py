@@ -1,28 +1,136 @@
-"""Any OpenAI-compatible chat endpoint over HTTP: OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter."""
+"""Any OpenAI-compatible chat endpoint over HTTP: OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter.
+
+One `OpenAIBackend` talks to one upstream URL. A tier's options may list several upstreams, with
+retries and a circuit breaker for each and failover between them; `remote_tier.py` builds that stack.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
+import logging
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hybridlm.models.base import BackendContext, BackendError, GenerationParams, estimate_prompt_tokens, estimate_tokens
+from hybridlm.models.base import BackendError, GenerationParams, estimate_prompt_tokens, estimate_tokens
+from hybridlm.models.deadline import bounded_timeout
 from hybridlm.tools.parsing import new_call_id
 from hybridlm.types import Chunk, Completion, Message, ToolCall, ToolCallDelta, Usage
 
+log = logging.getLogger(__name__)
 
-class OpenAIOptions(BaseModel):
+AUTH_STATUSES = (401, 403)
+
+
+class UpstreamOptions(BaseModel):
+    """One endpoint of a tier; a field left out takes the tier's value."""
+
     model_config = ConfigDict(extra="forbid")
     base_url: str
-    model: str
+    model: str | None = None
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding this upstream's key.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Added to the tier's headers, winning a clash.")
+
+
+class RetryOptions(BaseModel):
+    """Another try at the same upstream after a 429, a 5xx or a failed connection."""
+
+    model_config = ConfigDict(extra="forbid")
+    attempts: int = Field(3, ge=1, le=10, description="Tries per call, the first included.")
+    initial_backoff: float = Field(0.25, gt=0, description="Scale of the jittered exponential wait, in seconds.")
+    max_backoff: float = Field(4.0, gt=0, description="Longest wait between tries; an upstream whose Retry-After "
+                                                      "asks for longer is not tried again.")
+
+
+class BreakerOptions(BaseModel):
+    """When to stop calling a failing upstream, and when to look again."""
+
+    model_config = ConfigDict(extra="forbid")
+    failures: int = Field(5, ge=1, description="Failed calls within `window` seconds that open the circuit.")
+    window: float = Field(30.0, gt=0)
+    cooldown: float = Field(15.0, gt=0, description="Seconds the circuit stays open before one probe is let through.")
+
+
+class OpenAIOptions(BaseModel):
+    """A remote tier: its upstreams, the limits of each call, and how failures are handled."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str | None = Field(None, description="The one upstream; or list several in `upstreams`.")
+    model: str | None = Field(None, description="The model asked for; an upstream may name its own.")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
-    timeout: float = Field(60.0, gt=0, description="Seconds to wait for the whole answer (or between stream chunks).")
-    connect_timeout: float = Field(3.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
+    upstreams: list[UpstreamOptions] = Field(default_factory=list)
+    upstream_order: Literal["ordered", "lowest_latency"] = Field(
+        "ordered", description="'ordered': the first healthy upstream first; 'lowest_latency': the fastest lately.")
+    timeout: float = Field(60.0, gt=0, description="Seconds for the whole call, a stream's last chunk included.")
+    connect_timeout: float = Field(3.0, gt=0)
+    first_token_timeout: float | None = Field(
+        None, gt=0, description="Streams: seconds until the response headers and the first chunk (default: timeout).")
+    read_timeout: float | None = Field(
+        None, gt=0, description="Streams: longest gap between two chunks, for a stream that stalls (default: timeout).")
+    retries: RetryOptions = Field(default_factory=RetryOptions)
+    breaker: BreakerOptions = Field(default_factory=BreakerOptions)
+
+    @model_validator(mode="after")
+    def _upstreams_named(self) -> OpenAIOptions:
+        if (self.base_url is None) == (not self.upstreams):
+            raise ValueError("give either 'base_url' or a list of 'upstreams'")
+        if not all(endpoint.model for endpoint in self.endpoints()):
+            raise ValueError("'model': set it on the tier or on every upstream")
+        return self
+
+    def endpoints(self) -> list[Endpoint]:
+        """Each upstream with the tier's values filled in, in the configured order."""
+        listed = self.upstreams or [UpstreamOptions(base_url=self.base_url or "")]
+        return [Endpoint(u.base_url, u.model or self.model or "", u.api_key_env or self.api_key_env,
+                         {**self.headers, **u.headers}) for u in listed]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One upstream, every field settled."""
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def public_url(url: str) -> str:
+    """scheme://host:port/path: what logs, errors and /healthz may show of a URL (no credentials, no query)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header, in seconds or as an HTTP date, as seconds from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage | None:
@@ -31,25 +139,60 @@ def _usage(raw: dict[str, Any] | None) -> Usage | None:
     return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
 
 
+class _CallClock:
+    """One call's time limits: the total (cut to the request's deadline), the first chunk, the gap between chunks."""
+
+    def __init__(self, options: OpenAIOptions, where: str) -> None:
+        self.where = where
+        self.total = bounded_timeout(options.timeout, f"calling upstream {where}")
+        self._started = time.monotonic()
+        self._first_token = options.first_token_timeout or options.timeout
+        self._gap = options.read_timeout or options.timeout
+        self._connect = options.connect_timeout
+        self.answered = False  # a stream's first chunk arrived: from now on the gap limit applies
+
+    def left(self) -> float:
+        return self.total - (time.monotonic() - self._started)
+
+    def http_timeout(self) -> httpx.Timeout:
+        """httpx's own limits, a backstop under the finer ones this clock applies."""
+        return httpx.Timeout(self.total, connect=min(self._connect, self.total))
+
+    def next_wait(self) -> tuple[float, str]:
+        """How long to wait for what comes next, and what waiting too long is called."""
+        if self.answered:
+            wait, waited_for = self._gap, f"the stream stalled: no chunk for {self._gap:g} s"
+        else:
+            wait = self._first_token - (time.monotonic() - self._started)
+            waited_for = f"no first chunk within {self._first_token:g} s"
+        left = self.left()
+        if left <= wait:
+            return left, f"no complete answer within {self.total:g} s"
+        return wait, waited_for
+
+    def expired(self, waited_for: str) -> BackendError:
+        return BackendError("timeout", f"upstream {self.where} timed out: {waited_for}")
+
+
 class OpenAIBackend:
-    """Talks to `{base_url}/chat/completions`; one pooled HTTP client per tier."""
+    """Talks to one upstream's `{base_url}/chat/completions`, with one pooled HTTP client."""
 
-    Options = OpenAIOptions
-
-    def __init__(self, options: OpenAIOptions, context: BackendContext | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, options: OpenAIOptions) -> None:
         self.options = options
-        self.model_name = options.model
-        headers = {"content-type": "application/json", **options.headers}
-        key = os.environ.get(options.api_key_env) if options.api_key_env else None
+        self.endpoint = endpoint
+        self.model_name = endpoint.model
+        self.where = public_url(endpoint.base_url)
+        headers = {"content-type": "application/json", **endpoint.headers}
+        key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
         if key:
             headers["authorization"] = f"Bearer {key}"
-        self._url = options.base_url.rstrip("/") + "/chat/completions"
+        self._url = endpoint.base_url.rstrip("/") + "/chat/completions"
         self._client = httpx.AsyncClient(
             headers=headers,
-            timeout=httpx.Timeout(options.timeout, connect=options.connect_timeout),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
             trust_env=False,
         )
+        self._credentials_rejected = False  # logged once: every later call would only repeat it
 
     def _body(self, messages: list[Message], params: GenerationParams, stream: bool) -> bytes:
         body: dict[str, Any] = {**params.extra, "model": self.model_name, "messages": messages, **params.as_openai()}
@@ -59,29 +202,41 @@ class OpenAIBackend:
         return orjson.dumps(body)
 
     def _failure(self, err: Exception) -> BackendError:
-        where = self.options.base_url
+        if isinstance(err, httpx.ConnectTimeout):
+            return BackendError("unavailable", f"cannot reach upstream {self.where}: connecting timed out")
         if isinstance(err, httpx.TimeoutException):
-            return BackendError("timeout", f"upstream {where} timed out ({type(err).__name__})")
+            return BackendError("timeout", f"upstream {self.where} timed out ({type(err).__name__})")
         if isinstance(err, httpx.TransportError):
-            return BackendError("unavailable", f"cannot reach upstream {where}: {type(err).__name__} {err}".strip())
-        return BackendError("upstream", f"upstream {where} gave an unreadable answer: {err}")
+            return BackendError("unavailable", f"cannot reach upstream {self.where}: {type(err).__name__} {err}".strip())
+        return BackendError("upstream", f"upstream {self.where} gave an unreadable answer: {err}")
 
     def _status_error(self, resp: httpx.Response) -> BackendError:
+        status = resp.status_code
+        if status in AUTH_STATUSES:
+            message = f"upstream {self.where} rejected the credentials (HTTP {status})"
+            if not self._credentials_rejected:
+                self._credentials_rejected = True
+                key_source = f"the key in ${self.endpoint.api_key_env}" if self.endpoint.api_key_env else "no key"
+                log.error("%s; it was sent %s: check the tier's api_key_env", message, key_source)
+            return BackendError("auth", message, status)
         detail = resp.text[:300].strip()
-        return BackendError(
-            "upstream", f"upstream {self.options.base_url} answered HTTP {resp.status_code} {detail}".strip(),
-            resp.status_code,
-        )
+        return BackendError("upstream", f"upstream {self.where} answered HTTP {status} {detail}".strip(), status,
+                            retry_after_seconds(resp.headers.get("retry-after")))
 
     async def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        clock = _CallClock(self.options, self.where)
         try:
-            resp = await self._client.post(self._url, content=self._body(messages, params, stream=False))
+            async with asyncio.timeout(clock.total):
+                resp = await self._client.post(self._url, content=self._body(messages, params, stream=False),
+                                               timeout=clock.http_timeout())
             if resp.status_code >= 400:
                 raise self._status_error(resp)
             data = orjson.loads(resp.content)
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
             calls = _tool_calls(choice["message"].get("tool_calls"))
+        except TimeoutError:
+            raise clock.expired(f"no answer within {clock.total:g} s") from None
         except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise self._failure(err) from err
         written = text + "".join(call.name + call.arguments for call in calls)
@@ -91,49 +246,80 @@ class OpenAIBackend:
                           tool_calls=calls)
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
-        request = self._client.build_request("POST", self._url, content=self._body(messages, params, stream=True))
+        clock = _CallClock(self.options, self.where)
+        request = self._client.build_request("POST", self._url, content=self._body(messages, params, stream=True),
+                                             timeout=clock.http_timeout())
+        wait, waited_for = clock.next_wait()
         try:
-            resp = await self._client.send(request, stream=True)
+            async with asyncio.timeout(wait):
+                resp = await self._client.send(request, stream=True)
+        except TimeoutError:
+            raise clock.expired(waited_for) from None
         except httpx.HTTPError as err:
             raise self._failure(err) from err
         try:
             if resp.status_code >= 400:
                 await resp.aread()
                 raise self._status_error(resp)
-            async for chunk in self._parse_sse(resp):
-                yield chunk
+            async with aclosing(_timed_lines(resp, clock)) as lines:
+                async for chunk in _parse_sse(lines, self.where):
+                    clock.answered = True
+                    yield chunk
         except httpx.HTTPError as err:
             raise self._failure(err) from err
         finally:
             await resp.aclose()
 
-    async def _parse_sse(self, resp: httpx.Response) -> AsyncIterator[Chunk]:
-        async for line in resp.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == "[DONE]":
-                return
-            try:
-                event = orjson.loads(payload)
-            except orjson.JSONDecodeError as err:
-                raise BackendError("upstream", f"upstream sent a malformed stream event: {payload[:120]}") from err
-            if "error" in event:
-                raise BackendError("upstream", f"upstream stream error: {event['error']}")
-            try:
-                choices = event.get("choices") or []
-                delta = (choices[0].get("delta") or {}) if choices else {}
-                finish = choices[0].get("finish_reason") if choices else None
-                usage = _usage(event.get("usage"))
-                text = delta.get("content") or ""
-                calls = _call_deltas(delta.get("tool_calls"))
-            except (AttributeError, TypeError, ValueError) as err:
-                raise BackendError("upstream", f"upstream sent a malformed stream event: {payload[:120]}") from err
-            if text or finish or usage or calls:
-                yield Chunk(text=text, finish_reason=finish, usage=usage, tool_calls=calls)
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.where, "model": self.model_name}
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def _timed_lines(resp: httpx.Response, clock: _CallClock) -> AsyncGenerator[str, None]:
+    """The response's lines, each awaited no longer than the clock allows (no limit runs while the caller holds one)."""
+    lines = resp.aiter_lines()
+    while True:
+        wait, waited_for = clock.next_wait()
+        try:
+            async with asyncio.timeout(wait):
+                line = await anext(lines)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise clock.expired(waited_for) from None
+        yield line
+
+
+async def _parse_sse(lines: AsyncIterator[str], where: str) -> AsyncIterator[Chunk]:
+    events = 0
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue
+        events += 1
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError as err:
+            raise BackendError("upstream", f"upstream {where} sent a malformed stream event: {payload[:120]}") from err
+        if "error" in event:
+            raise BackendError("upstream", f"upstream {where} sent a stream error: {event['error']}")
+        try:
+            choices = event.get("choices") or []
+            delta = (choices[0].get("delta") or {}) if choices else {}
+            finish = choices[0].get("finish_reason") if choices else None
+            usage = _usage(event.get("usage"))
+            text = delta.get("content") or ""
+            calls = _call_deltas(delta.get("tool_calls"))
+        except (AttributeError, TypeError, ValueError) as err:
+            raise BackendError("upstream", f"upstream {where} sent a malformed stream event: {payload[:120]}") from err
+        if text or finish or usage or calls:
+            yield Chunk(text=text, finish_reason=finish, usage=usage, tool_calls=calls)
+    if not events:  # e.g. a JSON body where a stream was asked for
+        raise BackendError("upstream", f"upstream {where} answered a stream request without a single stream event")
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:

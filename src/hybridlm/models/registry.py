@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from hybridlm.models.base import BackendContext, ChatBackend
 from hybridlm.models.local_gguf import LocalGGUFBackend
-from hybridlm.models.openai_http import OpenAIBackend
+from hybridlm.models.remote_tier import RemoteTier
 
 
 class BackendFactory(Protocol):
@@ -19,7 +19,7 @@ class BackendFactory(Protocol):
 
 BACKENDS: dict[str, BackendFactory] = {
     "local": LocalGGUFBackend,
-    "openai": OpenAIBackend,
+    "openai": RemoteTier(),
 }
 
 

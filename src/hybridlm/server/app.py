@@ -72,7 +72,8 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         tiers = {name: {"backend": config.tiers[name].backend, "model": backend.model_name,
                         **(backend.describe() if hasattr(backend, "describe") else {})}
                  for name, backend in pipeline.backends.items()}
-        return json_response({"status": "ok", "version": __version__, "tiers": tiers,
+        degraded = any(tier.get("status") == "degraded" for tier in tiers.values())  # e.g. an upstream's circuit open
+        return json_response({"status": "degraded" if degraded else "ok", "version": __version__, "tiers": tiers,
                               "router": pipeline.router.name, "remote_tier": pipeline.remote_tier})
 
     def refused(request: Request, err: APIError) -> Response:
