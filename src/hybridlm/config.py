@@ -211,10 +211,11 @@ def invalid_config(source: str, problems: Iterable[tuple[str, str]]) -> ConfigEr
     return ConfigError(f"{source}: invalid configuration\n{lines}")
 
 
-def _problems(err: ValidationError) -> Iterator[tuple[str, str]]:
+def validation_problems(err: ValidationError, top: str = "(top level)") -> Iterator[tuple[str, str]]:
+    """(field, what is wrong) for each error, without pydantic's "Value error, " prefix."""
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        yield where, e["msg"]
+        where = ".".join(str(p) for p in e["loc"]) or top
+        yield where, str(e["msg"]).removeprefix("Value error, ")
 
 
 def parse_config(data: Any, source: str = "<config>") -> Config:
@@ -227,7 +228,7 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise invalid_config(source, _problems(err)) from None
+        raise invalid_config(source, validation_problems(err)) from None
 
 
 def find_config(path: str | Path | None = None) -> Path | None:

@@ -81,7 +81,7 @@ def test_backend_and_router_errors_name_the_file_and_each_field(tmp_path: Path) 
         load_checked_config(path)
     assert str(err.value).splitlines() == [
         f"{path}: invalid configuration",
-        "  tiers.llm: backend 'openai': base_url: Field required",
+        "  tiers.llm: backend 'openai': give either 'base_url' or a list of 'upstreams'",
         "  router.kind: unknown router 'psychic'; known: heuristic, learned, selfcheck",
     ]
 

@@ -25,7 +25,8 @@ from hybridlm.models.openai_http import (
 from hybridlm.models.wrappers.breaker import CircuitBreaker
 from hybridlm.models.wrappers.failover import FailoverBackend
 from hybridlm.models.wrappers.retry import RetryingBackend
-from hybridlm.server.errors import from_backend
+from hybridlm.failures import from_backend
+from hybridlm.plugins import check_plugins
 from hybridlm.types import Chunk, Completion, Message, Usage
 
 PARAMS = GenerationParams()
@@ -430,7 +431,7 @@ def test_upstreams_take_the_tiers_values_unless_they_set_their_own() -> None:
 ])
 def test_unworkable_upstreams_are_config_errors(options: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
-        parse_config(tier(**options))
+        check_plugins(parse_config(tier(**options)), "test")
 
 
 def test_public_url_keeps_neither_credentials_nor_query() -> None:

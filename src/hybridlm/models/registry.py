@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from hybridlm.config import validation_problems
 from hybridlm.models.base import BackendContext, ChatBackend
 from hybridlm.models.local_gguf import LocalGGUFBackend
 from hybridlm.models.remote_tier import RemoteTier
@@ -31,12 +32,12 @@ def _factory(name: str) -> BackendFactory:
 
 
 def validate_options(name: str, options: dict[str, Any]) -> BaseModel:
-    """Check a tier's backend-specific fields; raises ValueError so pydantic reports the place."""
+    """Check a tier's backend-specific fields; a ValueError names each wrong field."""
     factory = _factory(name)
     try:
         return factory.Options.model_validate(options)
     except ValidationError as err:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        details = "; ".join(f"{where}: {what}" if where else what for where, what in validation_problems(err, ""))
         raise ValueError(f"backend '{name}': {details}") from None
 
 
