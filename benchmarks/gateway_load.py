@@ -39,6 +39,7 @@ from harness import (
     chat_body,
     fmt,
     gateway_config,
+    load_average,
     percentile,
     progress,
     start_fast_upstream,
@@ -123,7 +124,7 @@ def main() -> None:
 
     ok = result["lost_rows"] == 0 and result["raw_500s"] == 0 and not result["no_answer"]
     if args.json:
-        print(json.dumps({"date": today(), "machine": describe(), "client": CLIENT, "seconds": args.seconds,
+        print(json.dumps({"date": today(), "machine": describe(), "load": load_average(), "client": CLIENT, "seconds": args.seconds,
                           "clients": args.clients, "fail_share": args.fail_share, "ok": ok, **result}))
     else:
         print_table(["requests", "answered", "no HTTP answer", "req/s", "p50 ms", "p99 ms", "log rows found",
@@ -132,7 +133,7 @@ def main() -> None:
                       fmt(result["rps"], 0), fmt(result["p50_ms"], 1), fmt(result["p99_ms"], 1),
                       f"{result['log_rows_found']} of {result['log_rows_total']}", result["lost_rows"],
                       result["raw_500s"], verdict(ok)]],
-                    note=f"{today()}; {args.clients} clients, {args.seconds:g} s, upstream failing "
+                    note=f"{today()}; {load_average()}; {args.clients} clients, {args.seconds:g} s, upstream failing "
                          f"{args.fail_share:.0%}, hybrid and llm requests alternating")
         print()
         print_table(["model", "status", "responses"],

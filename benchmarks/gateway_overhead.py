@@ -47,6 +47,7 @@ from harness import (
     fmt,
     gateway_config,
     learned_router,
+    load_average,
     percentile,
     progress,
     rss_mb,
@@ -189,7 +190,7 @@ def main() -> None:
             results += [summarise(t, clients, *runs[t.key], direct) for t in targets]
 
     if args.json:
-        print(json.dumps({"date": today(), "machine": describe(), "client": CLIENT, "litellm": LITELLM_VERSION,
+        print(json.dumps({"date": today(), "machine": describe(), "load": load_average(), "client": CLIENT, "litellm": LITELLM_VERSION,
                           "seconds": args.seconds, "rounds": args.rounds, "results": results}))
         return
     print_table(["target", "clients", "requests", "errors", "median ms", "p99 ms", "added median ms", "added p99 ms",
@@ -198,7 +199,7 @@ def main() -> None:
                   "" if r["target"] == "direct" else fmt(r["added_median_ms"]),
                   "" if r["target"] == "direct" else fmt(r["added_p99_ms"]), fmt(r["rps"], 0), fmt(r["rss_mb"], 0),
                   "; ".join(f"{verdict(ok)}: {text}" for text, ok in r["targets"].items())] for r in results],
-                note=f"{today()}; client: {CLIENT}; {args.seconds:g} s per target and client count in "
+                note=f"{today()}; {load_average()}; client: {CLIENT}; {args.seconds:g} s per target and client count in "
                      f"{args.rounds} alternating rounds")
 
 

@@ -40,6 +40,7 @@ from harness import (
     chat_body,
     ensure_venv,
     gateway_config,
+    load_average,
     progress,
     start_fast_upstream,
     start_hybridlm,
@@ -224,12 +225,12 @@ def main() -> None:
     result = summarise(parse_stacks(text), args.top)
 
     if args.json:
-        print(json.dumps({"date": today(), "machine": describe(), "client": CLIENT, "profiler": tool,
+        print(json.dumps({"date": today(), "machine": describe(), "load": load_average(), "client": CLIENT, "profiler": tool,
                           "clients": args.clients, "seconds": args.seconds, "rps": run.rps, "errors": run.errors,
                           **result}))
         return
     unit = "samples" if tool == "py-spy" else "microseconds"
-    note = (f"{today()}; {tool}; {args.clients} clients x {args.seconds:g} s of model hybrid, {run.rps:.0f} req/s "
+    note = (f"{today()}; {load_average()}; {tool}; {args.clients} clients x {args.seconds:g} s of model hybrid, {run.rps:.0f} req/s "
             f"while profiled, {run.errors} errors; {result['samples']} {unit}")
     for title, key in (("own time", "own"), ("hybridlm functions, time including callees", "hybridlm_inclusive"),
                        ("own time by package", "by_package")):

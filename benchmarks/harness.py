@@ -63,6 +63,12 @@ def today() -> str:
     return date.today().isoformat()
 
 
+def load_average() -> str:
+    """How busy the machine was (other processes included), for the notes under a table."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) at the end on {os.cpu_count()} cores"
+
+
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 

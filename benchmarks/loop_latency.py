@@ -37,6 +37,7 @@ from harness import (
     check_target,
     fmt,
     gateway_config,
+    load_average,
     percentile,
     probe_latencies,
     progress,
@@ -119,7 +120,7 @@ def main() -> None:
     rows = [summary(phase, results[phase]) for phase in ("idle", "busy")]
 
     if args.json:
-        print(json.dumps({"date": today(), "machine": describe(), "client": CLIENT, "seconds": args.seconds,
+        print(json.dumps({"date": today(), "machine": describe(), "load": load_average(), "client": CLIENT, "seconds": args.seconds,
                           "load_clients": args.load_clients, "results": rows}))
         return
     print_table(["phase", "probes", "/healthz p50 ms", "/healthz p99 ms", "/healthz max ms", "cheap p50 ms",
@@ -129,7 +130,7 @@ def main() -> None:
                   *(fmt(r[f"{k}_{s}_ms"]) for k in ("healthz", "cheap") for s in ("p50", "p99", "max")),
                   fmt(r["load_rps"], 0) if r["phase"] == "busy" else "", r["load_errors"] if r["phase"] == "busy"
                   else ""] for r in rows],
-                note=f"{today()}; {args.seconds:g} s per phase in {args.rounds} alternating rounds; probes every "
+                note=f"{today()}; {load_average()}; {args.seconds:g} s per phase in {args.rounds} alternating rounds; probes every "
                      f"{args.interval_ms:g} ms from their own process")
 
 
