@@ -21,7 +21,7 @@ from hybridlm.rag.store import STORE_FILE
 from hybridlm.routing.base import Router, Score, last_user_text
 from hybridlm.routing.registry import build_router
 from hybridlm.routing.selfcheck import SAMPLE_TEMPERATURE
-from hybridlm.telemetry import RequestLog, default_log_path
+from hybridlm.request_log import RequestLog, default_log_path
 from hybridlm.skills.faq import KB_FILE
 from hybridlm.skills.support import SupportPolicy
 from hybridlm.routing.tools import TOOLS, ToolRouter

@@ -10,7 +10,7 @@ from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline
 from hybridlm.targets import UnknownModel
 from hybridlm.routing import HeuristicRouter
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from tests.fakes import ScriptedBackend
 
 SIMPLE = [{"role": "user", "content": "What are your opening hours?"}]

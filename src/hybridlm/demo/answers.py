@@ -19,7 +19,7 @@ from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.pipeline import Pipeline
 from hybridlm.skills.support import SupportPolicy
 from hybridlm.targets import HYBRID, SUPPORT
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 
 ANSWER_MAX_TOKENS = 96
 MODEL = f"{HYBRID}/{SUPPORT}"

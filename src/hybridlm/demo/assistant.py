@@ -30,7 +30,7 @@ from hybridlm.demo.support import demo_file
 from hybridlm.errors import HybridLMError
 from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.pipeline import LLM_UNAVAILABLE, Pipeline
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from hybridlm.tools.protocol import parse_tools
 from hybridlm.types import ToolCall, Trace
 
