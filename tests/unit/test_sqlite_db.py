@@ -1,5 +1,6 @@
 import sqlite3
 import threading
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -175,7 +176,7 @@ class CountingEncoder:
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.texts += texts
         return np.ones((len(texts), 2), dtype=np.float32)
 
