@@ -18,7 +18,7 @@ from hybridlm.routing.base import Router
 from hybridlm.routing.registry import build_router
 from hybridlm.routing.tools import ToolRouter
 from hybridlm.targets import Target, model_names, resolve
-from hybridlm.telemetry import RequestLog, default_log_path
+from hybridlm.request_log import RequestLog, default_log_path
 from hybridlm.tools.relevance import ToolRelevance
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -120,9 +121,9 @@ class Pipeline(Deployment):
                 decision = plan.decision
                 answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
         except BaseException as err:
-            raise self._failed(err, request, trace, plan, decision, ledger) from None
+            raise await self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, answer.text)
-        self.record(trace, request.endpoint)
+        await asyncio.wrap_future(self.record(trace, request.endpoint))  # committed before the answer is sent
         return Answer(answer, trace)
 
     async def run_stream(self, request: Request) -> StreamAnswer:
@@ -141,7 +142,7 @@ class Pipeline(Deployment):
                 except StopAsyncIteration:
                     first = None
         except BaseException as err:
-            raise self._failed(err, request, trace, plan, decision, ledger) from None
+            raise await self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, "")
         return StreamAnswer(trace, self._relay(chunks, first, request, trace, plan, decision, ledger))
 
@@ -168,7 +169,8 @@ class Pipeline(Deployment):
             self._settle(trace, plan, decision, ledger, "".join(pieces))
             if failure is not None:
                 mark_failed(trace, failure)
-            self.record(trace, request.endpoint)
+            written = self.record(trace, request.endpoint)  # queued at once, even for a client that has gone
+        await asyncio.wrap_future(written)  # committed before the caller sends the last event
         if failure is not None:
             raise RequestFailed(failure, trace)
 
@@ -187,8 +189,8 @@ class Pipeline(Deployment):
         if self.config.server.store_text:
             trace.answer_text = text
 
-    def _failed(self, err: BaseException, request: Request, trace: Trace, plan: Plan | None,
-                decision: Decision | None, ledger: Ledger) -> BaseException:
+    async def _failed(self, err: BaseException, request: Request, trace: Trace, plan: Plan | None,
+                      decision: Decision | None, ledger: Ledger) -> BaseException:
         """Record a request that was not served; what to raise in its place."""
         self._settle(trace, plan, decision, ledger, "")
         forced = decision is not None and decision.forced
@@ -211,12 +213,13 @@ class Pipeline(Deployment):
             self.record(trace, request.endpoint)
             return err
         mark_failed(trace, failure)
-        self.record(trace, request.endpoint)
+        await asyncio.wrap_future(self.record(trace, request.endpoint))
         return RequestFailed(failure, trace)
 
-    def record(self, trace: Trace, endpoint: str) -> None:
+    def record(self, trace: Trace, endpoint: str) -> Future[None]:
+        """Queue the request's row; the future is done once it is committed."""
         trace.finish()
-        self.log.record(trace, endpoint)
+        return self.log.record(trace, endpoint)
 
     # shadow sampling
     def _shadow_sender(self, served: Trace) -> SendShadow:
@@ -243,7 +246,7 @@ class Pipeline(Deployment):
             shadow.status, shadow.http_status, shadow.error = "error", 502, err.message
         else:
             self._settle(shadow, None, decision, ledger, answer.text)
-        self.record(shadow, "shadow")
+        await asyncio.wrap_future(self.record(shadow, "shadow"))
 
     async def aclose(self) -> None:
         if self._shadows:

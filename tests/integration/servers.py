@@ -17,7 +17,7 @@ import yaml
 
 from hybridlm.models.catalogue import SMALLEST_LOCAL_MODEL
 from hybridlm.models.manager import MODELS_DIR_ENV, ModelManager
-from hybridlm.telemetry import RequestLog, default_log_path
+from hybridlm.request_log import RequestLog, default_log_path
 
 LOOPBACK = "127.0.0.1"
 
@@ -146,13 +146,16 @@ class Gateway:
     def log(self) -> RequestLog:
         return RequestLog(default_log_path(self.data_dir))
 
-    def row(self, request_id: str) -> dict[str, Any]:
+    def row(self, request_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The request's row, once the gateway's writer has committed it (just after the response)."""
         log = self.log()
+        deadline = time.monotonic() + timeout
         try:
-            row = log.get(request_id)
+            while (row := log.get(request_id)) is None and time.monotonic() < deadline:
+                time.sleep(0.02)
         finally:
             log.close()
-        assert row is not None, f"no log row for {request_id}"
+        assert row is not None, f"no log row for {request_id} after {timeout}s"
         return row
 
 

@@ -62,12 +62,12 @@ def test_llm_killed_mid_test_slm_takes_over_and_nothing_is_lost(tmp_path: Path) 
         assert forced.value.body["code"] == "upstream_unavailable"
         forced_id = forced.value.response.headers["x-hybridlm-request-id"]
 
-        logged = request_ids(gateway)
-        assert set(sent) | {forced_id} <= logged
-        assert len(logged) == len(sent) + 1
         fallback_rows = [gateway.row(i) for i in sent[1:]]
         assert all(r["fallback"] == "llm_unavailable" and r["tier"] == "slm" for r in fallback_rows)
         assert gateway.row(forced_id)["http_status"] == 503
+        logged = request_ids(gateway)
+        assert set(sent) | {forced_id} <= logged
+        assert len(logged) == len(sent) + 1
     finally:
         stop(gateway.proc)
         stop(upstream.proc)

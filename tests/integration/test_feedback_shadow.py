@@ -97,7 +97,7 @@ def test_bad_feedback_is_refused_and_recorded(shadow_gateway: Gateway, body: dic
 
 def test_training_from_an_empty_log_says_what_to_do(tmp_path: Path) -> None:
     env = {**os.environ, "HYBRIDLM_DATA_DIR": str(tmp_path)}
-    from hybridlm.telemetry import RequestLog, default_log_path
+    from hybridlm.request_log import RequestLog, default_log_path
 
     RequestLog(default_log_path(tmp_path)).close()
     proc = subprocess.run([sys.executable, "-m", "hybridlm", "train", "router", "--from-log", "--out",

@@ -16,7 +16,7 @@ from hybridlm.models.base import BackendContext, GenerationParams
 from hybridlm.models.local_gguf import LocalGGUFBackend, LocalOptions
 from hybridlm.pipeline import Pipeline
 from hybridlm.request import Request
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from tests.integration.servers import Gateway, Upstream, hybrid_config, start_gateway, start_llama_server, stop
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

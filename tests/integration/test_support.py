@@ -18,7 +18,7 @@ from hybridlm.skills.faq import KnowledgeBase, KnowledgeBaseError, read_faqs
 from hybridlm.skills.intent import IntentModel, fit_intent
 from hybridlm.skills.sentiment import analyse
 from hybridlm.skills.support import SupportPolicy
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from tests.conftest import DATA
 from tests.integration.commands import hybridlm, last_json
 from tests.integration.servers import Upstream, hybrid_config, start_gateway, stop

@@ -12,7 +12,7 @@ from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.request import Request
 from hybridlm.targets import UnknownModel
 from hybridlm.routing import HeuristicRouter
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from tests.fakes import ScriptedBackend
 
 SIMPLE = [{"role": "user", "content": "What are your opening hours?"}]

@@ -22,7 +22,7 @@ from hybridlm.profiles import registry as profiles
 from hybridlm.request import Request
 from hybridlm.routing import HeuristicRouter
 from hybridlm.server.app import build_app
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from hybridlm.types import Chunk, Decision, Message
 from tests.fakes import ScriptedBackend
 

@@ -169,7 +169,7 @@ def serve(
 
 
 def _open_log(config: Path | None) -> Any:
-    from hybridlm.telemetry import RequestLog, default_log_path
+    from hybridlm.request_log import RequestLog, default_log_path
 
     path = default_log_path(load_cli_config(config).resolved_data_dir())
     if not path.exists():

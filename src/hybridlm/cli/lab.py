@@ -42,7 +42,7 @@ def _outcomes(path: Path, fmt: str | None) -> OutcomeSet:
 def _log_outcomes(config: Path | None) -> OutcomeSet:
     from hybridlm.errors import HybridLMError
     from hybridlm.routing.outcomes import from_log_pairs
-    from hybridlm.telemetry import RequestLog, default_log_path
+    from hybridlm.request_log import RequestLog, default_log_path
 
     path = default_log_path(load_cli_config(config).resolved_data_dir())
     if not path.exists():

@@ -20,7 +20,7 @@ from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.request import Request
 from hybridlm.skills.support import SupportPolicy
 from hybridlm.targets import HYBRID, SUPPORT
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 
 ANSWER_MAX_TOKENS = 96
 MODEL = f"{HYBRID}/{SUPPORT}"

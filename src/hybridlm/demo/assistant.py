@@ -31,7 +31,7 @@ from hybridlm.errors import HybridLMError
 from hybridlm.executor import LLM_UNAVAILABLE
 from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import Pipeline, RequestFailed
-from hybridlm.telemetry import RequestLog
+from hybridlm.request_log import RequestLog
 from hybridlm.tools.protocol import parse_tools
 from hybridlm.types import ToolCall, Trace
 

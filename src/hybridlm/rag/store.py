@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -17,17 +16,20 @@ import numpy as np
 from hybridlm.models.encoder import load_encoder
 from hybridlm.rag.chunking import Chunk, chunk_text
 from hybridlm.rag.readers import DocumentError, read_text
+from hybridlm.sqlite_db import Schema, connect, transaction
 
 STORE_FILE = "knowledge.db"
 ENCODER = "minilm"
 RRF_K = 60
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, sha256 TEXT NOT NULL,
-                                      ingested REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, document INTEGER NOT NULL REFERENCES documents(id),
-                                   position INTEGER NOT NULL, heading TEXT, text TEXT NOT NULL, vector BLOB NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, heading);
-"""
+SCHEMA = Schema("knowledge store", [
+    ("001_documents_chunks_fts", """
+        CREATE TABLE documents (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, sha256 TEXT NOT NULL,
+                                ingested REAL NOT NULL);
+        CREATE TABLE chunks (id INTEGER PRIMARY KEY, document INTEGER NOT NULL REFERENCES documents(id),
+                             position INTEGER NOT NULL, heading TEXT, text TEXT NOT NULL, vector BLOB NOT NULL);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading);
+    """),
+], legacy_table="documents")
 WORD = re.compile(r"\w+")
 
 
@@ -44,10 +46,8 @@ class Hit:
 
 class KnowledgeStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.executescript(SCHEMA)
+        self._db = connect(path, SCHEMA)
         self._lock = threading.Lock()
         self._matrix: tuple[np.ndarray, np.ndarray] | None = None
         self._version: int | None = None
@@ -89,8 +89,7 @@ class KnowledgeStore:
 
     def _write(self, key: str, digest: str, chunks: list[Chunk], vectors: np.ndarray) -> None:
         with self._lock:
-            self._db.execute("BEGIN")
-            try:
+            with transaction(self._db):
                 self._delete(key)
                 doc = self._db.execute("INSERT INTO documents (path, sha256, ingested) VALUES (?, ?, ?)",
                                        (key, digest, time.time())).lastrowid
@@ -101,10 +100,6 @@ class KnowledgeStore:
                     ).lastrowid
                     self._db.execute("INSERT INTO chunks_fts (rowid, text, heading) VALUES (?, ?, ?)",
                                      (cid, chunk.text, chunk.heading))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._matrix = None
 
     def _delete(self, key: str) -> bool:
@@ -119,9 +114,8 @@ class KnowledgeStore:
 
     def delete(self, path: Path) -> bool:
         with self._lock:
-            self._db.execute("BEGIN")
-            deleted = self._delete(str(path.resolve()))
-            self._db.execute("COMMIT")
+            with transaction(self._db):
+                deleted = self._delete(str(path.resolve()))
             self._matrix = None
         return deleted
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,11 +36,16 @@ from typing import Any
 
 from hybridlm.errors import HybridLMError
 from hybridlm.skills.yaml_list import read_yaml_list
+from hybridlm.sqlite_db import Schema, connect
 
 YES = {"yes", "y", "yeah", "yep", "sure", "please do", "ok", "okay", "correct"}
 NO = {"no", "n", "nope", "not", "don't", "do not"}
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 WORDS_AS_NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+STATE_SCHEMA = Schema("flow state store", [
+    ("001_flow_state",
+     "CREATE TABLE flow_state (conversation TEXT PRIMARY KEY, flow TEXT, step TEXT, slots TEXT, updated REAL)"),
+], legacy_table="flow_state")
 
 
 class FlowError(HybridLMError):
@@ -163,10 +167,7 @@ class FlowStore:
     """Where each conversation is in its flow: one SQLite row per conversation."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("CREATE TABLE IF NOT EXISTS flow_state (conversation TEXT PRIMARY KEY, flow TEXT, "
-                         "step TEXT, slots TEXT, updated REAL)")
+        self._db = connect(path, STATE_SCHEMA)
         self._lock = threading.Lock()
 
     def get(self, conversation: str) -> tuple[str, str, dict[str, Any]] | None:

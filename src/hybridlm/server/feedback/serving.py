@@ -1,4 +1,5 @@
-"""Feedback without the web framework: validate, check the request exists, store; errors logged too."""
+"""Feedback without the web framework: validate, check the request exists, store (answered once
+committed, so a rating acknowledged is a rating kept); errors logged too."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ ENDPOINT = "/v1/feedback"
 class FeedbackService(PipelineService):
     endpoint = ENDPOINT
 
-    def handle(self, raw: bytes) -> JSONResult:
+    async def handle(self, raw: bytes) -> JSONResult:
         try:
             feedback = parse_json_body(raw, FeedbackRequest)
             if self.pipeline.log.get(feedback.request_id) is None:
@@ -20,5 +21,5 @@ class FeedbackService(PipelineService):
                                param="request_id")
         except APIError as err:
             return self.reject(err)
-        self.pipeline.log.add_feedback(feedback.request_id, feedback.value, feedback.comment)
+        await self.pipeline.log.aadd_feedback(feedback.request_id, feedback.value, feedback.comment)
         return JSONResult(200, {"object": "feedback", "request_id": feedback.request_id, "score": feedback.value})

@@ -1,0 +1,317 @@
+"""The request log: one SQLite row per request (failed and rejected ones too), and the sums.
+
+Schema changes go through named, append-only migrations (`sqlite_db`). Rows are written by one
+thread in groups (`sqlite_writer`), so recording never waits for the disk; today's spend per tier
+is kept in memory, since the budget check of every routed request asks for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import json
+import math
+import sqlite3
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridlm.sqlite_db import Schema, connect
+from hybridlm.sqlite_writer import GroupWriter
+from hybridlm.types import Trace
+
+LOG_FILE_NAME = "requests.db"
+MAX_QUEUED_ROWS = 10_000
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_requests",
+        """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL UNIQUE,
+            ts REAL NOT NULL,
+            endpoint TEXT NOT NULL,
+            requested_model TEXT,
+            profile TEXT,
+            stream INTEGER NOT NULL DEFAULT 0,
+            tier TEXT,
+            model TEXT,
+            router TEXT,
+            score REAL,
+            threshold REAL,
+            reason TEXT,
+            routed_tier TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            baseline_cost_usd REAL NOT NULL DEFAULT 0,
+            latency_ms REAL NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            http_status INTEGER NOT NULL,
+            fallback TEXT,
+            fallback_reason TEXT,
+            error TEXT,
+            error_code TEXT,
+            prompt_preview TEXT
+        );
+        CREATE INDEX requests_ts ON requests(ts);
+        CREATE INDEX requests_tier_ts ON requests(tier, ts);
+        """,
+    ),
+    (
+        "002_texts_shadow_feedback",
+        """
+        ALTER TABLE requests ADD COLUMN prompt TEXT;
+        ALTER TABLE requests ADD COLUMN answer TEXT;
+        ALTER TABLE requests ADD COLUMN shadow_of TEXT;
+        CREATE INDEX requests_shadow_of ON requests(shadow_of);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            score REAL NOT NULL,
+            comment TEXT
+        );
+        CREATE INDEX feedback_request ON feedback(request_id);
+        """,
+    ),
+    (
+        "003_grounding",
+        """
+        ALTER TABLE requests ADD COLUMN grounding TEXT;
+        """,
+    ),
+]
+
+COLUMNS = (
+    "request_id", "ts", "endpoint", "requested_model", "profile", "stream", "tier", "model", "router",
+    "score", "threshold", "reason", "routed_tier", "prompt_tokens", "completion_tokens", "cost_usd",
+    "baseline_cost_usd", "latency_ms", "status", "http_status", "fallback", "fallback_reason", "error",
+    "error_code", "prompt_preview", "prompt", "answer", "shadow_of", "grounding",
+)
+SCHEMA = Schema("request log", MIGRATIONS)
+INSERT_REQUEST = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+INSERT_FEEDBACK = "INSERT INTO feedback (request_id, ts, score, comment) VALUES (?, ?, ?, ?)"
+
+
+def default_log_path(data_dir: Path) -> Path:
+    return data_dir / LOG_FILE_NAME
+
+
+@dataclass(frozen=True)
+class TierTotals:
+    tier: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class Totals:
+    requests: int
+    errors: int
+    fallbacks: int
+    cost_usd: float
+    baseline_cost_usd: float
+    by_tier: list[TierTotals]
+
+    @property
+    def saved_usd(self) -> float:
+        return self.baseline_cost_usd - self.cost_usd
+
+
+@dataclass(frozen=True)
+class GroundingTotals:
+    """What the fact-check did to grounded answers (hybrid/rag) in a period."""
+
+    answers: int
+    claims: int
+    flagged: int  # claims still flagged after the last round
+    rounds: int
+    removed: int
+
+
+def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
+    d = trace.decision
+    return (
+        trace.request_id, trace.started, endpoint, trace.requested_model, trace.profile, int(trace.stream),
+        trace.tier, trace.model, d.router if d else None, d.score if d else None, d.threshold if d else None,
+        d.reason if d else None, d.tier if d else None, trace.usage.prompt_tokens, trace.usage.completion_tokens,
+        trace.cost_usd, trace.baseline_cost_usd, trace.latency_ms, trace.status, trace.http_status,
+        trace.fallback, trace.fallback_reason, trace.error, trace.error_code, trace.prompt_preview,
+        trace.prompt_text, trace.answer_text, trace.shadow_of,
+        json.dumps(trace.grounding.summary()) if trace.grounding is not None else None,
+    )
+
+
+def local_midnight(ts: float) -> float:
+    """The start of the local day `ts` falls in: where a daily budget starts again."""
+    return dt.datetime.fromtimestamp(ts).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+class TierSpend:
+    """Cost per tier from a local midnight on, in memory: a heap of (ts, cost) and its sum per tier.
+
+    Asking from a later day moves that tier's window to it (the next midnight drops the day
+    before); asking from before the window is for the database (`since` returns None)."""
+
+    def __init__(self, start: float, rows: list[tuple[str, float, float]]) -> None:
+        self._lock = threading.Lock()
+        self._start = start
+        self._starts: dict[str, float] = {}
+        self._costs: dict[str, list[tuple[float, float]]] = {}
+        self._sums: dict[str, float] = {}
+        for tier, ts, cost in rows:
+            self.add(tier, ts, cost)
+
+    def add(self, tier: str | None, ts: float, cost: float) -> None:
+        if tier is None or not cost:
+            return
+        with self._lock:
+            if ts < self._starts.get(tier, self._start):
+                return
+            heapq.heappush(self._costs.setdefault(tier, []), (ts, cost))
+            self._sums[tier] = self._sums.get(tier, 0.0) + cost
+
+    def since(self, tier: str, since: float) -> float | None:
+        """Spend from `since` on: the running sum when `since` is the window's midnight."""
+        with self._lock:
+            start = self._starts.get(tier, self._start)
+            if since < start:
+                return None
+            costs = self._costs.get(tier, [])
+            day = local_midnight(since)
+            if day > start:
+                while costs and costs[0][0] < day:
+                    heapq.heappop(costs)
+                self._starts[tier], start = day, day
+                self._sums[tier] = math.fsum(cost for _, cost in costs)
+            if since == start:
+                return self._sums.get(tier, 0.0)
+            return math.fsum(cost for ts, cost in costs if ts >= since)
+
+
+class RequestLog:
+    """A SQLite file shared by the gateway and the CLI; safe to use from several threads.
+
+    `record` queues a row for the writer thread and returns at once; reads first wait for what
+    this process queued before them (a commit's time, longer only while the disk is behind), so
+    it always reads its own writes. Other processes (the CLI beside a gateway) read the file
+    directly: WAL lets them while the writer commits. `close` (or the log being collected, or
+    the interpreter exiting) commits what is queued."""
+
+    def __init__(self, path: Path, max_queued: int = MAX_QUEUED_ROWS) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = connect(path, SCHEMA)
+        self._db.row_factory = sqlite3.Row
+        self._writer = GroupWriter(connect(path, SCHEMA), max_queued, f"request log {path}")
+        self._stop_writer = weakref.finalize(self, self._writer.close)
+        start = local_midnight(time.time())
+        self._spend = TierSpend(start, [tuple(r) for r in self._db.execute(
+            "SELECT tier, ts, cost_usd FROM requests WHERE ts >= ? AND cost_usd > 0", (start,))])
+
+    def record(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> Future[None]:
+        """Queue the trace's row and return a future resolved once it is committed (the row is
+        taken now: the trace may change after). With `max_queued` rows waiting for the disk this
+        blocks until there is room: back-pressure, never a row dropped."""
+        return self._writer.submit(INSERT_REQUEST, self._accept(trace, endpoint))
+
+    async def arecord(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> None:
+        """`record` for the event loop: returns once the row is committed; waiting for room or
+        for the disk never blocks the loop."""
+        await self._writer.asubmit(INSERT_REQUEST, self._accept(trace, endpoint))
+
+    def _accept(self, trace: Trace, endpoint: str) -> tuple[Any, ...]:
+        """The trace's row as it is now, its cost counted in the spend."""
+        self._spend.add(trace.tier, trace.started, trace.cost_usd)
+        return _row_values(trace, endpoint)
+
+    def add_feedback(self, request_id: str, score: float, comment: str | None = None) -> Future[None]:
+        """Queue a rating of a logged request, like `record`."""
+        return self._writer.submit(INSERT_FEEDBACK, (request_id, time.time(), score, comment))
+
+    async def aadd_feedback(self, request_id: str, score: float, comment: str | None = None) -> None:
+        """`add_feedback` for the event loop, returning once the rating is committed."""
+        await self._writer.asubmit(INSERT_FEEDBACK, (request_id, time.time(), score, comment))
+
+    def flush(self) -> None:
+        """Wait until every row queued so far is committed."""
+        self._writer.flush()
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        self.flush()
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._read("SELECT * FROM requests ORDER BY ts DESC, id DESC LIMIT ?", (limit,))]
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM requests WHERE request_id = ?", (request_id,))
+        return dict(rows[0]) if rows else None
+
+    def labelled_pairs(self) -> list[dict[str, Any]]:
+        """Answers to the same prompt from two tiers (served + shadow), each with its mean feedback score."""
+        query = """
+            WITH rated AS (
+                SELECT r.request_id, r.tier, r.prompt, r.cost_usd, r.shadow_of, AVG(f.score) AS score
+                FROM requests r JOIN feedback f ON f.request_id = r.request_id
+                WHERE r.status = 'ok' AND r.prompt IS NOT NULL
+                GROUP BY r.request_id
+            )
+            SELECT served.prompt, served.tier AS served_tier, served.score AS served_score,
+                   served.cost_usd AS served_cost, shadow.tier AS shadow_tier, shadow.score AS shadow_score,
+                   shadow.cost_usd AS shadow_cost
+            FROM rated served JOIN rated shadow ON shadow.shadow_of = served.request_id
+            WHERE served.tier != shadow.tier
+        """
+        return [dict(r) for r in self._read(query)]
+
+    def spend_since(self, tier: str, since_ts: float) -> float:
+        """What the tier cost from `since_ts` on. From memory (no query) from today's midnight on,
+        so it counts this process's rows and those in the file when it opened, not rows another
+        process writes to the same file meanwhile."""
+        spent = self._spend.since(tier, since_ts)
+        if spent is not None:
+            return spent
+        rows = self._read("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE tier = ? AND ts >= ?",
+                          (tier, since_ts))
+        return float(rows[0][0])
+
+    def totals(self, since_ts: float = 0.0) -> Totals:
+        head = self._read(
+            """SELECT COUNT(*), SUM(status = 'error'), SUM(fallback IS NOT NULL),
+                      COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0)
+               FROM requests WHERE ts >= ?""",
+            (since_ts,),
+        )[0]
+        tiers = self._read(
+            """SELECT COALESCE(tier, '(none)'), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)
+               FROM requests WHERE ts >= ? GROUP BY 1 ORDER BY 2 DESC""",
+            (since_ts,),
+        )
+        return Totals(
+            requests=int(head[0]), errors=int(head[1] or 0), fallbacks=int(head[2] or 0),
+            cost_usd=float(head[3]), baseline_cost_usd=float(head[4]),
+            by_tier=[TierTotals(t[0], int(t[1]), int(t[2] or 0), int(t[3] or 0), float(t[4] or 0)) for t in tiers],
+        )
+
+    def grounding_totals(self, since_ts: float = 0.0) -> GroundingTotals:
+        rows = [json.loads(r[0]) for r in self._read(
+            "SELECT grounding FROM requests WHERE ts >= ? AND grounding IS NOT NULL", (since_ts,))]
+        labels = [label for r in rows for label in (r.get("claims") or [])]
+        return GroundingTotals(len(rows), len(labels), sum(label != "supported" for label in labels),
+                               sum(r.get("rounds", 0) for r in rows), sum(r.get("removed", 0) for r in rows))
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close the file; idempotent."""
+        self._stop_writer()
+        with self._lock:
+            self._db.close()

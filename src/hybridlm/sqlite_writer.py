@@ -1,0 +1,136 @@
+"""One thread that owns a SQLite connection and commits queued writes in groups.
+
+Callers never wait for the disk: they queue a statement and get a future the thread resolves
+once it is committed. Whatever is queued when the thread wakes goes in one transaction, so a
+burst costs one commit, not one per row. The queue is bounded: a caller that outruns the disk
+waits for room instead of growing memory without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from hybridlm.sqlite_db import is_busy, transaction
+
+log = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS = 3
+RETRY_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True)
+class _Write:
+    sql: str
+    params: tuple[Any, ...]
+    done: Future[None] = field(default_factory=Future)
+
+
+@dataclass(frozen=True)
+class _Barrier:
+    """A place in the queue: resolved once everything queued before it is committed."""
+
+    done: Future[None] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class WriterClosed(RuntimeError):
+    """A write queued after `close()`: nothing would commit it."""
+
+
+class GroupWriter:
+    """The writer thread of one connection; the connection is its alone from here on."""
+
+    def __init__(self, db: sqlite3.Connection, max_queued: int, name: str) -> None:
+        self._db = db
+        self._name = name
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
+        self._closed = False
+        self._waiting_for_room = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name} waiting")
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, sql: str, params: tuple[Any, ...], block: bool = True) -> Future[None]:
+        """Queue one statement. With the queue full, wait for room (block) or raise queue.Full."""
+        if self._closed:
+            raise WriterClosed(f"{self._name} is closed")
+        write = _Write(sql, params)
+        self._queue.put(write, block=block)
+        return write.done
+
+    async def asubmit(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one statement and wait until it is committed, without blocking the event loop.
+        With the queue full, the wait for room is on one thread of the writer's, in arrival order,
+        rather than on threads of the loop's default executor that other work needs."""
+        try:
+            done = self.submit(sql, params, block=False)
+        except queue.Full:  # shielded: a caller cancelled while it waits must not take its write back
+            waiting = asyncio.get_running_loop().run_in_executor(self._waiting_for_room, self.submit, sql, params)
+            done = await asyncio.shield(waiting)
+        await asyncio.wrap_future(done)
+
+    def flush(self) -> None:
+        """Wait until everything queued before this call is committed (or has failed)."""
+        if self._closed:
+            return
+        barrier = _Barrier()
+        self._queue.put(barrier)
+        barrier.done.result()
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread and close the connection; idempotent."""
+        if self._closed:
+            return
+        self._waiting_for_room.shutdown()  # the writes waiting for room are queued first
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            group = [self._queue.get()]
+            while True:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(item is _STOP for item in group)
+            self._commit([item for item in group if isinstance(item, _Write)])
+            for item in group:
+                if isinstance(item, _Barrier):
+                    item.done.set_result(None)
+        self._db.close()
+
+    def _commit(self, writes: list[_Write]) -> None:
+        """All the writes in one transaction, tried again while another process holds the lock;
+        on failure each future gets the error, and the log says how many were lost (not what)."""
+        if not writes:
+            return
+        # A future its caller cancelled still has its write committed; it just is not told.
+        told = [write.done for write in writes if write.done.set_running_or_notify_cancel()]
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                with transaction(self._db):
+                    for write in writes:
+                        self._db.execute(write.sql, write.params)
+            except Exception as err:  # whatever it is, the futures waiting on these writes get it
+                if is_busy(err) and attempt < COMMIT_ATTEMPTS:
+                    time.sleep(RETRY_PAUSE_S * attempt)
+                    continue
+                log.error("%s: %d writes not committed after %d attempts: %s", self._name, len(writes), attempt, err)
+                for done in told:
+                    done.set_exception(err)
+                return
+            for done in told:
+                done.set_result(None)
+            return
