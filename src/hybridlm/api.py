@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class HybridLM:
         self.config = config if isinstance(config, Config) else load_checked_config(config)
         self.pipeline = pipeline or Pipeline.from_config(self.config)
         self._loop = asyncio.new_event_loop()
+        # CPU-bound planning runs in a bounded pool, as in the gateway; closing the loop shuts it down
+        self._loop.set_default_executor(ThreadPoolExecutor(self.config.server.workers, thread_name_prefix="hybridlm-cpu"))
 
     def explain(self, prompt: str | list[Message], model: str = HYBRID) -> Trace:
         """The routing decision alone (with any planned fallback); no model is called, nothing logged."""

@@ -32,13 +32,20 @@ class DraftVerifier(Protocol):
 class RoutedProfile:
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
+        self._checked: tuple[object, bool] = (None, False)  # (router, is it a cascade): a protocol check is slow
+
+    def _cascade(self) -> DraftVerifier | None:
+        router = self.deployment.router
+        if self._checked[0] is not router:
+            self._checked = (router, isinstance(router, DraftVerifier))
+        return router if self._checked[1] else None  # type: ignore[return-value]
 
     def cheap(self, request: Request, target: Target) -> bool:
         return bool(getattr(self.deployment.router, "cheap", False))
 
     def plan(self, request: Request, target: Target) -> Plan:
-        router = self.deployment.router
-        if isinstance(router, DraftVerifier) and not target.forced_tier:
+        router = self._cascade()
+        if router is not None and not target.forced_tier:
             decision = Decision(self.deployment.local_tier, None, target.threshold, CASCADE_REASON, router.name,
                                 draft=True)
             return Draft(decision, self._check(router, request), target.threshold, "cascade", router.wants_logprobs)
