@@ -11,14 +11,14 @@ import email.utils
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -154,9 +154,9 @@ class _CallClock:
     def left(self) -> float:
         return self.total - (time.monotonic() - self._started)
 
-    def http_timeout(self) -> httpx.Timeout:
-        """httpx's own limits, a backstop under the finer ones this clock applies."""
-        return httpx.Timeout(self.total, connect=min(self._connect, self.total))
+    def http_timeout(self) -> aiohttp.ClientTimeout:
+        """aiohttp's own limits, a backstop under the finer ones this clock applies."""
+        return aiohttp.ClientTimeout(total=self.total, sock_connect=min(self._connect, self.total))
 
     def next_wait(self) -> tuple[float, str]:
         """How long to wait for what comes next, and what waiting too long is called."""
@@ -175,24 +175,32 @@ class _CallClock:
 
 
 class OpenAIBackend:
-    """Talks to one upstream's `{base_url}/chat/completions`, with one pooled HTTP client."""
+    """Talks to one upstream's `{base_url}/chat/completions`, with one pooled HTTP session.
+
+    aiohttp rather than httpx: on this path its client costs about a third as much per call (measured in
+    docs/BENCHMARKS.md). The session is made on first use, inside the loop that uses it.
+    """
 
     def __init__(self, endpoint: Endpoint, options: OpenAIOptions) -> None:
         self.options = options
         self.endpoint = endpoint
         self.model_name = endpoint.model
         self.where = public_url(endpoint.base_url)
-        headers = {"content-type": "application/json", **endpoint.headers}
+        self._headers = {"content-type": "application/json", **endpoint.headers}
         key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
         if key:
-            headers["authorization"] = f"Bearer {key}"
+            self._headers["authorization"] = f"Bearer {key}"
         self._url = endpoint.base_url.rstrip("/") + "/chat/completions"
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            trust_env=False,
-        )
+        self._session: aiohttp.ClientSession | None = None
         self._credentials_rejected = False  # logged once: every later call would only repeat it
+
+    def _client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session.loop is not loop:
+            connector = aiohttp.TCPConnector(limit=256, limit_per_host=256)
+            self._session = aiohttp.ClientSession(headers=self._headers, connector=connector, trust_env=False,
+                                                  timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
 
     def _body(self, messages: list[Message], params: GenerationParams, stream: bool) -> bytes:
         body: dict[str, Any] = {**params.extra, "model": self.model_name, "messages": messages, **params.as_openai()}
@@ -202,16 +210,15 @@ class OpenAIBackend:
         return orjson.dumps(body)
 
     def _failure(self, err: Exception) -> BackendError:
-        if isinstance(err, httpx.ConnectTimeout):
+        if isinstance(err, aiohttp.ConnectionTimeoutError):
             return BackendError("unavailable", f"cannot reach upstream {self.where}: connecting timed out")
-        if isinstance(err, httpx.TimeoutException):
+        if isinstance(err, (aiohttp.ServerTimeoutError, TimeoutError)):
             return BackendError("timeout", f"upstream {self.where} timed out ({type(err).__name__})")
-        if isinstance(err, httpx.TransportError):
-            return BackendError("unavailable", f"cannot reach upstream {self.where}: {type(err).__name__} {err}".strip())
-        return BackendError("upstream", f"upstream {self.where} gave an unreadable answer: {err}")
+        if isinstance(err, aiohttp.ClientConnectionError):
+            return BackendError("unavailable", f"cannot reach upstream {self.where}: {type(err).__name__}")
+        return BackendError("upstream", f"upstream {self.where} gave an unreadable answer ({type(err).__name__})")
 
-    def _status_error(self, resp: httpx.Response) -> BackendError:
-        status = resp.status_code
+    def _status_error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> BackendError:
         if status in AUTH_STATUSES:
             message = f"upstream {self.where} rejected the credentials (HTTP {status})"
             if not self._credentials_rejected:
@@ -219,25 +226,26 @@ class OpenAIBackend:
                 key_source = f"the key in ${self.endpoint.api_key_env}" if self.endpoint.api_key_env else "no key"
                 log.error("%s; it was sent %s: check the tier's api_key_env", message, key_source)
             return BackendError("auth", message, status)
-        detail = resp.text[:300].strip()
+        detail = raw[:300].decode("utf-8", "replace").strip()
         return BackendError("upstream", f"upstream {self.where} answered HTTP {status} {detail}".strip(), status,
-                            retry_after_seconds(resp.headers.get("retry-after")))
+                            retry_after_seconds(headers.get("retry-after")))
 
     async def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
         clock = _CallClock(self.options, self.where)
         try:
             async with asyncio.timeout(clock.total):
-                resp = await self._client.post(self._url, content=self._body(messages, params, stream=False),
-                                               timeout=clock.http_timeout())
-            if resp.status_code >= 400:
-                raise self._status_error(resp)
-            data = orjson.loads(resp.content)
+                async with self._client().post(self._url, data=self._body(messages, params, stream=False),
+                                               timeout=clock.http_timeout()) as resp:
+                    status, raw, headers = resp.status, await resp.read(), resp.headers
+            if status >= 400:
+                raise self._status_error(status, raw, headers)
+            data = orjson.loads(raw)
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
             calls = _tool_calls(choice["message"].get("tool_calls"))
         except TimeoutError:
             raise clock.expired(f"no answer within {clock.total:g} s") from None
-        except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
+        except (aiohttp.ClientError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise self._failure(err) from err
         written = text + "".join(call.name + call.arguments for call in calls)
         usage = _usage(data.get("usage")) or Usage(estimate_prompt_tokens(messages), estimate_tokens(written))
@@ -247,49 +255,47 @@ class OpenAIBackend:
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
         clock = _CallClock(self.options, self.where)
-        request = self._client.build_request("POST", self._url, content=self._body(messages, params, stream=True),
-                                             timeout=clock.http_timeout())
         wait, waited_for = clock.next_wait()
         try:
             async with asyncio.timeout(wait):
-                resp = await self._client.send(request, stream=True)
+                resp = await self._client().post(self._url, data=self._body(messages, params, stream=True),
+                                                 timeout=clock.http_timeout())
         except TimeoutError:
             raise clock.expired(waited_for) from None
-        except httpx.HTTPError as err:
+        except aiohttp.ClientError as err:
             raise self._failure(err) from err
         try:
-            if resp.status_code >= 400:
-                await resp.aread()
-                raise self._status_error(resp)
+            if resp.status >= 400:
+                raise self._status_error(resp.status, await resp.read(), resp.headers)
             async with aclosing(_timed_lines(resp, clock)) as lines:
                 async for chunk in _parse_sse(lines, self.where):
                     clock.answered = True
                     yield chunk
-        except httpx.HTTPError as err:
+        except aiohttp.ClientError as err:
             raise self._failure(err) from err
         finally:
-            await resp.aclose()
+            resp.release()
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.where, "model": self.model_name}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
 
-async def _timed_lines(resp: httpx.Response, clock: _CallClock) -> AsyncGenerator[str, None]:
+async def _timed_lines(resp: aiohttp.ClientResponse, clock: _CallClock) -> AsyncGenerator[str, None]:
     """The response's lines, each awaited no longer than the clock allows (no limit runs while the caller holds one)."""
-    lines = resp.aiter_lines()
     while True:
         wait, waited_for = clock.next_wait()
         try:
             async with asyncio.timeout(wait):
-                line = await anext(lines)
-        except StopAsyncIteration:
-            return
+                line = await resp.content.readline()
         except TimeoutError:
             raise clock.expired(waited_for) from None
-        yield line
+        if not line:
+            return
+        yield line.decode("utf-8", "replace").rstrip("\r\n")
 
 
 async def _parse_sse(lines: AsyncIterator[str], where: str) -> AsyncIterator[Chunk]:
