@@ -19,7 +19,7 @@ from typing import Any, Literal
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams
 from hybridlm.models.openai_http import BreakerOptions
 from hybridlm.models.wrappers.base import BackendWrapper
-from hybridlm.models.wrappers.failures import is_upstream_fault
+from hybridlm.models.wrappers.upstream_faults import is_upstream_fault
 from hybridlm.types import Chunk, Completion, Message
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.models.wrappers.base import BackendWrapper
 from hybridlm.models.wrappers.breaker import CircuitBreaker
-from hybridlm.models.wrappers.failures import is_upstream_fault
+from hybridlm.models.wrappers.upstream_faults import is_upstream_fault
 from hybridlm.models.wrappers.streams import OpenedStream, open_stream, relay
 from hybridlm.types import Chunk, Completion, Message
 

@@ -18,7 +18,7 @@ from hybridlm.models.base import BackendError, ChatBackend, GenerationParams
 from hybridlm.models.deadline import remaining
 from hybridlm.models.openai_http import RetryOptions
 from hybridlm.models.wrappers.base import BackendWrapper
-from hybridlm.models.wrappers.failures import is_transient
+from hybridlm.models.wrappers.upstream_faults import is_transient
 from hybridlm.models.wrappers.streams import open_stream, relay
 from hybridlm.types import Chunk, Completion, Message
 
