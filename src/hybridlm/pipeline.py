@@ -144,7 +144,11 @@ class Pipeline(Deployment):
         except BaseException as err:
             raise await self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, "")
-        return StreamAnswer(trace, self._relay(chunks, first, request, trace, plan, decision, ledger))
+        relay = self._relay(chunks, first, request, trace, plan, decision, ledger)
+        # Started here, the relay is closed and recorded even if the caller drops the stream unread
+        # (asyncio closes an abandoned async generator once it has begun).
+        head = await anext(relay, None)
+        return StreamAnswer(trace, _prepend(head, relay))
 
     async def _relay(self, chunks: AsyncIterator[Chunk], first: Chunk | None, request: Request, trace: Trace,
                      plan: Plan, decision: Decision, ledger: Ledger) -> AsyncIterator[Chunk]:
@@ -252,3 +256,13 @@ class Pipeline(Deployment):
         if self._shadows:
             await asyncio.wait(self._shadows, timeout=30)
         await super().aclose()
+
+
+async def _prepend(head: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    try:
+        if head is not None:
+            yield head
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]

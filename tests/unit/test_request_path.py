@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,6 +83,21 @@ def test_a_client_that_leaves_is_recorded_once_as_disconnected(tmp_path: Path) -
             await task
 
     asyncio.run(leave())
+    [row] = rows(pipeline)
+    assert (row["http_status"], row["error_code"]) == (499, "client_disconnected")
+
+
+def test_a_stream_dropped_unread_is_still_closed_and_recorded(tmp_path: Path) -> None:
+    pipeline, _, llm = make(tmp_path)
+    llm.enqueue("one two three")
+
+    async def drop() -> None:
+        stream = await pipeline.run_stream(Request(COMPLEX, "llm", PARAMS))
+        del stream  # e.g. the client left before the response started
+        gc.collect()
+        await asyncio.sleep(0.05)  # the loop closes the abandoned relay
+
+    asyncio.run(drop())
     [row] = rows(pipeline)
     assert (row["http_status"], row["error_code"]) == (499, "client_disconnected")
 
