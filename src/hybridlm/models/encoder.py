@@ -173,9 +173,11 @@ class StaticEncoder:
         if not (folder / "model.safetensors").is_file():
             distill_static(folder)
         self._model = model2vec.StaticModel.from_pretrained(str(folder))
+        self._lock = threading.Lock()  # its Rust tokenizer refuses two threads at once ("Already borrowed")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return _normalise(self._model.encode(list(texts), show_progress_bar=False))
+        with self._lock:
+            return _normalise(self._model.encode(list(texts), show_progress_bar=False))
 
 
 def load_transformer(folder: Path | None) -> tuple[Any, Any]:
@@ -206,9 +208,11 @@ class TransformerEncoder:
             state = {key: torch.from_numpy(array.astype(np.float32)) for key, array in weights.items()}
             self._transformer.load_state_dict(state)
         self._transformer.eval()
+        self._lock = threading.Lock()  # a fast tokenizer refuses two threads at once
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return mean_pooled(self._tokenizer, self._transformer, list(texts), self.max_tokens)
+        with self._lock:
+            return mean_pooled(self._tokenizer, self._transformer, list(texts), self.max_tokens)
 
 
 ENCODERS: dict[str, Callable[[], Encoder]] = {
