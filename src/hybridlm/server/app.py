@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,8 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         pool = ThreadPoolExecutor(config.server.workers, thread_name_prefix="hybridlm-cpu")
         loop.set_default_executor(pool)
         await asyncio.to_thread(pipeline.warm_up)
+        gc.collect()
+        gc.freeze()  # the models' many objects live as long as the app: no collection needs to walk them again
         yield
         await pipeline.aclose()
         pool.shutdown(wait=False, cancel_futures=True)
