@@ -177,7 +177,7 @@ class _CallClock:
 class OpenAIBackend:
     """Talks to one upstream's `{base_url}/chat/completions`, with one pooled HTTP session.
 
-    aiohttp rather than httpx: on this path its client costs about a third as much per call (measured in
+    aiohttp rather than httpx: a call to an instant upstream takes under half the time (measured in
     docs/BENCHMARKS.md). The session is made on first use, inside the loop that uses it.
     """
 
