@@ -89,8 +89,8 @@ class Executor:
         return replay(answer), decision
 
     def _canned(self, plan: Canned, request: Request, ledger: Ledger) -> Completion:
-        usage_like_a_model = (estimate_prompt_tokens(request.messages), estimate_tokens(plan.text))
-        answer = Completion(plan.text, plan.decision.tier, Usage(*usage_like_a_model))
+        usage = Usage(estimate_prompt_tokens(request.messages), estimate_tokens(plan.text))  # what a model would use
+        answer = Completion(plan.text, plan.decision.tier, usage)
         ledger.tier = plan.decision.tier
         ledger.add(Spend(plan.decision.tier, plan.decision.tier, answer.usage, 0.0))
         return answer

@@ -23,6 +23,7 @@ from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.models.deadline import deadline_scope
 from hybridlm.models.wrappers.shadow import SendShadow
+from hybridlm.models.wrappers.streams import OpenedStream, open_stream
 from hybridlm.plans import Call, Canned, Grounded, Plan
 from hybridlm.profiles.base import Profile
 from hybridlm.profiles.registry import PROFILES, ROUTED
@@ -137,29 +138,26 @@ class Pipeline(Deployment):
                 plan = await self.plan(request, trace)
                 decision = plan.decision
                 chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
-                try:
-                    first: Chunk | None = await anext(chunks)
-                except StopAsyncIteration:
-                    first = None
+                opened = await open_stream(chunks)
         except BaseException as err:
             raise await self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, "")
-        relay = self._relay(chunks, first, request, trace, plan, decision, ledger)
+        relay = self._relay(opened, request, trace, plan, decision, ledger)
         # Started here, the relay is closed and recorded even if the caller drops the stream unread
         # (asyncio closes an abandoned async generator once it has begun).
         head = await anext(relay, None)
         return StreamAnswer(trace, _prepend(head, relay))
 
-    async def _relay(self, chunks: AsyncIterator[Chunk], first: Chunk | None, request: Request, trace: Trace,
-                     plan: Plan, decision: Decision, ledger: Ledger) -> AsyncIterator[Chunk]:
+    async def _relay(self, opened: OpenedStream, request: Request, trace: Trace, plan: Plan, decision: Decision,
+                     ledger: Ledger) -> AsyncIterator[Chunk]:
         """The rest of the stream; recorded once it ends, fails (RequestFailed) or the client leaves."""
         pieces: list[str] = []
         failure: APIError | None = None
         try:
-            for chunk in ([first] if first is not None else []):
-                pieces.append(chunk.text)
-                yield chunk
-            async for chunk in chunks:
+            if opened.first is not None:
+                pieces.append(opened.first.text)
+                yield opened.first
+            async for chunk in opened.rest:
                 pieces.append(chunk.text)
                 yield chunk
         except BackendError as err:  # after the first chunk: the answer is broken, and says so
@@ -169,7 +167,7 @@ class Pipeline(Deployment):
             trace.error, trace.error_code = "client disconnected mid-stream", "client_disconnected"
             raise
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await opened.rest.aclose()  # type: ignore[attr-defined]
             self._settle(trace, plan, decision, ledger, "".join(pieces))
             if failure is not None:
                 mark_failed(trace, failure)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable
 
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams
 from hybridlm.models.wrappers.base import BackendWrapper
+from hybridlm.request_log import local_midnight
 from hybridlm.types import Chunk, Completion, Message
 
 SpendSince = Callable[[str, float], float]  # (tier, since timestamp) -> US dollars spent
-
-
-def today_midnight() -> float:
-    return dt.datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 def over_budget(tier: str, budget: float | None, spend_since: SpendSince) -> str | None:
     """Why the tier may take no more routed traffic today, or None."""
     if budget is None:
         return None
-    spent = spend_since(tier, today_midnight())
+    spent = spend_since(tier, local_midnight(time.time()))
     return f"over budget: tier '{tier}' spent ${spent:.4f} of ${budget:.4f} today" if spent >= budget else None
 
 

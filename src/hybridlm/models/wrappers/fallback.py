@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams
 from hybridlm.models.wrappers.base import BackendWrapper
+from hybridlm.models.wrappers.streams import OpenedStream, open_stream, relay
 from hybridlm.types import Chunk, Completion, Message
 
 LeaveWhen = Callable[[BackendError], str | None]  # the reason to try the secondary, or None to give up
@@ -32,23 +33,12 @@ class Fallback(BackendWrapper):
             self._leave(err)
         return await self.secondary.complete(messages, params)
 
-    async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
-        chunks: AsyncIterator[Chunk] | None = None
-        try:
-            chunks = self.inner.stream(messages, params)
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        except BackendError as err:
-            if chunks is not None:
-                await chunks.aclose()  # type: ignore[attr-defined]
-            self._leave(err)
-            async for chunk in self.secondary.stream(messages, params):
-                yield chunk
-            return
-        try:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+    def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
+        async def opening() -> OpenedStream:
+            try:
+                return await open_stream(self.inner.stream(messages, params))
+            except BackendError as err:
+                self._leave(err)
+            return await open_stream(self.secondary.stream(messages, params))
+
+        return relay(opening)
