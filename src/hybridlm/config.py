@@ -51,8 +51,13 @@ class TierConfig(BaseModel):
     backend: str
     price: Price = Field(default_factory=Price)
     budget_usd_per_day: float | None = Field(
-        None, ge=0, description="Routed traffic stops going to this tier once today's spend reaches it."
+        None, ge=0, description="No more calls to this tier (routed or forced) once today's spend reaches it."
     )
+    budget_usd_per_month: float | None = Field(
+        None, ge=0, description="No more calls to this tier once this calendar month's spend reaches it."
+    )
+    redact: bool | None = Field(None, description="Redact personal data before it reaches this tier (default: "
+                                                   "privacy.redact for remote tiers, off for local ones).")
     wrappers: list[str] = Field(default_factory=list, description="Registered backend wrappers around this tier, "
                                                                    "innermost first.")
 
@@ -138,15 +143,65 @@ class RagConfig(BaseModel):
     remove_unsupported: bool = Field(True, description="Drop claims still flagged after the last round.")
 
 
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_body_bytes: int = Field(1_000_000, gt=0)
     default_max_tokens: int = Field(256, gt=0)
-    store_text: bool = Field(True, description="Keep full prompts and answers in the request log (for training).")
+    store_text: bool = Field(False, description="Keep full prompts and answers in the request log (for training); "
+                                                "off, only a redacted preview is kept.")
+    retention_days: float | None = Field(90.0, gt=0, description="Rows older than this are deleted (at start-up "
+                                                                 "and by `hybridlm logs --purge`); null keeps all.")
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(LOOPBACK_HOSTS),
+                                     description="Host headers the dashboard and admin endpoints answer to "
+                                                 "(against DNS rebinding); '*' allows any.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site; none by default.")
+    allow_open: bool = Field(False, description="Serve on a non-loopback address with no API keys (anyone who can "
+                                                "reach it may spend the budget).")
     workers: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work off the event loop (encoders, "
                                                      "skills, grading, fact-checks).")
     deadline_s: float = Field(120.0, gt=0, description="Seconds a request may take in all: retries, failover and "
                                                        "every remote call stop waiting once it has passed.")
+
+
+PII_ENTITIES = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS",
+                "STREET_ADDRESS", "DATE_OF_BIRTH"]
+
+
+class PrivacyConfig(BaseModel):
+    """Personal data replaced by placeholders before any remote tier sees it, restored in the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    redact: bool = Field(True, description="On for every remote tier unless the tier says `redact: false`.")
+    entities: list[str] = Field(default_factory=lambda: list(PII_ENTITIES), description="Entity types redacted.")
+    min_score: float = Field(0.4, ge=0.0, le=1.0, description="Detections less sure than this are left as they are.")
+
+
+class LocalOnlyRules(BaseModel):
+    """What keeps a request on the local tier whatever the router says."""
+
+    model_config = ConfigDict(extra="forbid")
+    pii: list[str] = Field(default_factory=list, description="Entity types whose presence keeps the request local.")
+    intents: list[str] = Field(default_factory=list, description="Sensitive intents (support desk) kept local.")
+    patterns: list[str] = Field(default_factory=list, description="Regular expressions; a match keeps it local.")
+
+
+class PoliciesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    local_only: LocalOnlyRules = Field(default_factory=LocalOnlyRules)
+    tenants: dict[str, LocalOnlyRules] = Field(default_factory=dict, description="Further rules for the keys of "
+                                                                                 "a tenant (`hybridlm keys create --tenant`).")
+
+
+class BudgetsConfig(BaseModel):
+    """How budgets (per tier in `tiers`, per key in the key store) count and what happens when one is spent."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = Field(None, description="IANA zone where days and months start (default: the machine's).")
+    when_exhausted: Literal["degrade", "refuse"] = Field(
+        "degrade", description="'degrade': the local tier answers (marked); 'refuse': 429 budget_exhausted.")
 
 
 class Config(BaseModel):
@@ -163,6 +218,9 @@ class Config(BaseModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     support: SupportConfig = Field(default_factory=SupportConfig)
     rag: RagConfig = Field(default_factory=RagConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:

@@ -9,6 +9,22 @@ from hybridlm.types import Message
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who sent the request: the API key it came with and what that key may do (None: no limit)."""
+
+    key_id: str
+    name: str
+    admin: bool = False
+    tenant: str | None = None
+    profiles: tuple[str, ...] | None = None  # model names / profiles it may ask for
+    tiers: tuple[str, ...] | None = None  # tiers it may reach, routed or forced
+    budget_usd_per_day: float | None = None
+    budget_usd_per_month: float | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+@dataclass(frozen=True)
 class Request:
     messages: list[Message]
     model: str
@@ -16,3 +32,4 @@ class Request:
     endpoint: str = "/v1/chat/completions"
     conversation: str | None = None  # support flows keep their state per conversation
     profile: str | None = None  # an endpoint's own profile (e.g. summaries), instead of the one `model` names
+    caller: Caller | None = None  # None when the gateway runs without keys, and for the CLI and the Python API

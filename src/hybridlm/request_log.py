@@ -86,6 +86,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE requests ADD COLUMN grounding TEXT;
         """,
     ),
+    (
+        "004_keys_redactions",
+        """
+        ALTER TABLE requests ADD COLUMN key_id TEXT;
+        ALTER TABLE requests ADD COLUMN redactions TEXT;
+        CREATE INDEX requests_key_ts ON requests(key_id, ts);
+        """,
+    ),
 ]
 
 COLUMNS = (
@@ -93,6 +101,7 @@ COLUMNS = (
     "score", "threshold", "reason", "routed_tier", "prompt_tokens", "completion_tokens", "cost_usd",
     "baseline_cost_usd", "latency_ms", "status", "http_status", "fallback", "fallback_reason", "error",
     "error_code", "prompt_preview", "prompt", "answer", "shadow_of", "grounding",
+    "key_id", "redactions",
 )
 SCHEMA = Schema("request log", MIGRATIONS)
 INSERT_REQUEST = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -147,6 +156,7 @@ def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
         trace.fallback, trace.fallback_reason, trace.error, trace.error_code, trace.prompt_preview,
         trace.prompt_text, trace.answer_text, trace.shadow_of,
         json.dumps(trace.grounding.summary()) if trace.grounding is not None else None,
+        trace.key_id, json.dumps(trace.redactions) if trace.redactions else None,
     )
 
 

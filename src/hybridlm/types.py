@@ -150,6 +150,8 @@ class Trace:
     answer_text: str | None = None
     shadow_of: str | None = None
     grounding: Evidence | None = None  # what the answer was grounded on and how its check went
+    key_id: str | None = None  # the API key the request came with
+    redactions: dict[str, int] = field(default_factory=dict)  # personal data replaced before a remote tier, by type
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0
