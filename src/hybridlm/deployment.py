@@ -7,11 +7,12 @@ so the gateway does it at start-up and never inside a request.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Self
 
 from hybridlm.config import Config
 from hybridlm.models.base import BackendContext, ChatBackend
-from hybridlm.models.registry import build_backend
+from hybridlm.models.registry import build_backend, on_device
 from hybridlm.models.wrappers.budget import over_budget
 from hybridlm.models.wrappers.registry import wrap
 from hybridlm.routing.base import Router
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from hybridlm.factcheck.detector import FactChecker
     from hybridlm.models.local_gguf import LocalGGUFBackend
     from hybridlm.models.manager import Progress
+    from hybridlm.privacy.detector import PiiDetector
     from hybridlm.rag.grounded import GroundedAnswers
     from hybridlm.skills.support import SupportPolicy
 
@@ -41,6 +43,7 @@ class Deployment:
         self._support = support  # None: built from the config's support section on first use
         self._rag: GroundedAnswers | None = None
         self._fact_checker: FactChecker | None = None
+        self._pii: PiiDetector | None = None
         self.tool_router = tool_router or ToolRouter(config.router.tools)
         self.warmed = False
 
@@ -79,6 +82,20 @@ class Deployment:
         if remote is None:
             return NO_LLM
         return over_budget(remote, self.config.tiers[remote].budget_usd_per_day, self.log.spend_since)
+
+    def redacts(self, tier: str) -> bool:
+        """Whether personal data is replaced before it reaches the tier: by default, for every tier off the machine."""
+        own = self.config.tiers[tier].redact
+        return own if own is not None else self.config.privacy.redact and not on_device(self.config.tiers[tier].backend)
+
+    @property
+    def pii_detector(self) -> PiiDetector:
+        """Built on first use (or by warm_up): it loads the spaCy pipeline and the recognisers."""
+        if self._pii is None:
+            from hybridlm.privacy.detector import PiiDetector
+
+            self._pii = PiiDetector.from_config(self.config.privacy)
+        return self._pii
 
     @property
     def support(self) -> SupportPolicy:
@@ -120,6 +137,8 @@ class Deployment:
         if self.tool_router.relevance.ready():  # False on an install without the support extra
             self.tool_router.relevance.encoder.encode(["warm up"])
         self.router.score([{"role": "user", "content": "warm up"}])
+        if any(self.redacts(tier) for tier in self.backends):
+            self.pii_detector.warm_up()
         support = self.config.support
         data_dir = self.config.resolved_data_dir()
         if support.intent_model or support.kb_files or support.flow_files or (data_dir / KB_FILE).exists():
@@ -127,6 +146,11 @@ class Deployment:
         if (data_dir / STORE_FILE).exists():
             self.rag.ground("warm up")
         self.warmed = True
+
+    def purge_expired(self) -> int:
+        """Delete the request log's rows older than the retention period; how many went."""
+        days = self.config.server.retention_days
+        return 0 if days is None else self.log.purge(time.time() - days * 86400)
 
     async def aclose(self) -> None:
         for backend in self.backends.values():

@@ -15,6 +15,8 @@ from hybridlm.models.wrappers.accounting import Accounted
 from hybridlm.models.wrappers.budget import Budgeted
 from hybridlm.models.wrappers.fallback import Fallback
 from hybridlm.models.wrappers.shadow import SendShadow, Shadowed
+from hybridlm.privacy.placeholders import Redaction
+from hybridlm.privacy.redacting import Redacting
 from hybridlm.plans import Call, Canned, Draft, Grounded, Plan
 from hybridlm.request import Request
 from hybridlm.types import Chunk, Completion, Decision, Message, ToolCallDelta, Usage
@@ -31,7 +33,15 @@ class Executor:
 
     # the stacks
     def paid(self, tier: str, ledger: Ledger) -> ChatBackend:
-        return Accounted(self.d.backends[tier], tier, self.d.config.tiers[tier].price, ledger)
+        return Accounted(self._private(tier, ledger), tier, self.d.config.tiers[tier].price, ledger)
+
+    def _private(self, tier: str, ledger: Ledger) -> ChatBackend:
+        """The tier's backend, behind the request's redaction when personal data must not reach it."""
+        backend = self.d.backends[tier]
+        if not self.d.redacts(tier):
+            return backend
+        ledger.redaction = ledger.redaction or Redaction()
+        return Redacting(backend, tier, self.d.pii_detector, ledger.redaction)
 
     def _budgeted_remote(self, ledger: Ledger) -> ChatBackend:
         remote = self.d.remote_tier

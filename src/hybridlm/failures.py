@@ -31,6 +31,7 @@ UPSTREAM_STATUS = {
     "upstream": (502, "upstream_error"),
     "auth": (502, "upstream_auth_failed"),  # the gateway's key for the upstream, not the client's, was refused
     "over_budget": (503, "budget_exhausted"),  # routed traffic, the LLM tier's daily budget spent, no fallback
+    "redaction_failed": (503, "redaction_failed"),  # personal data could not be checked: nothing was sent
 }
 
 

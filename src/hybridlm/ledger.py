@@ -7,8 +7,12 @@ at the end, so no control state rides on the trace while the request runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hybridlm.types import Usage
+
+if TYPE_CHECKING:
+    from hybridlm.privacy.placeholders import Redaction
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Ledger:
     tier: str | None = None  # the tier last asked: the one answering, or the one that failed
     fallback: str | None = None
     fallback_reason: str | None = None
+    redaction: Redaction | None = None  # the request's placeholders, shared by all its calls to remote tiers
 
     def add(self, spend: Spend) -> None:
         self.spends.append(spend)

@@ -26,7 +26,7 @@ from hybridlm.models.wrappers.shadow import SendShadow
 from hybridlm.models.wrappers.streams import OpenedStream, open_stream
 from hybridlm.plans import Call, Canned, Grounded, Plan
 from hybridlm.profiles.base import Profile
-from hybridlm.profiles.registry import PROFILES, ROUTED
+from hybridlm.profiles.registry import PROFILES, ROUTED, build_profile
 from hybridlm.request import Request
 from hybridlm.routing.base import last_user_text
 from hybridlm.routing.tools import TOOLS
@@ -68,7 +68,7 @@ class Pipeline(Deployment):
 
     @cached_property
     def profiles(self) -> dict[str, Profile]:
-        return {name: build(self) for name, build in PROFILES.items()}
+        return {name: build_profile(name, self) for name in PROFILES}
 
     @cached_property
     def _shadows(self) -> set[asyncio.Task[None]]:
@@ -186,6 +186,8 @@ class Pipeline(Deployment):
         price = self.config.tiers[remote].price if remote else None
         trace.baseline_cost_usd = price.cost(trace.usage.prompt_tokens, trace.usage.completion_tokens) if price else 0.0
         trace.fallback, trace.fallback_reason = ledger.fallback, ledger.fallback_reason
+        if ledger.redaction is not None:
+            trace.redactions = ledger.redaction.counts()
         if isinstance(plan, Canned | Grounded):
             trace.grounding = plan.grounding
         if self.config.server.store_text:

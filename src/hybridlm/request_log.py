@@ -251,6 +251,16 @@ class RequestLog:
         """`add_feedback` for the event loop, returning once the rating is committed."""
         await self._writer.asubmit(INSERT_FEEDBACK, (request_id, time.time(), score, comment))
 
+    def purge(self, before_ts: float) -> int:
+        """Delete the requests (and their ratings) logged before `before_ts`, through the writer like every
+        write; returns how many requests went."""
+        count = int(self._read("SELECT COUNT(*) FROM requests WHERE ts < ?", (before_ts,))[0][0])
+        if count:
+            self._writer.submit("DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM requests "
+                                "WHERE ts < ?)", (before_ts,))
+            self._writer.submit("DELETE FROM requests WHERE ts < ?", (before_ts,)).result()
+        return count
+
     def flush(self) -> None:
         """Wait until every row queued so far is committed."""
         self._writer.flush()

@@ -95,6 +95,7 @@ class Decision:
     features: dict[str, float] = field(default_factory=dict)
     forced: bool = False
     draft: bool = False  # the local tier answers first and a verifier keeps its answer or escalates
+    labels: dict[str, str] = field(default_factory=dict)  # what the skills named, e.g. {"intent": "refund"}
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -181,11 +182,23 @@ def _open_log(config: Path | None) -> Any:
 @app.command()
 def logs(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent requests.")] = 20,
+    purge: Annotated[bool, typer.Option("--purge", help="Delete the requests older than the retention period "
+                                                        "(server.retention_days, or --older-than) instead.")] = False,
+    older_than: Annotated[Optional[float], typer.Option(help="With --purge: days to keep.", min=0)] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show recent requests: route, tokens, cost, latency, status."""
-    rows = _open_log(config).recent(limit)
+    request_log = _open_log(config)
+    if purge:
+        days = older_than if older_than is not None else load_cli_config(config).server.retention_days
+        if days is None:
+            fail("server.retention_days is null (keep everything): give --older-than DAYS", 2)
+        gone = request_log.purge(time.time() - days * 86400)
+        print(json.dumps({"purged": gone, "older_than_days": days}) if as_json else
+              f"deleted {gone} requests older than {days:g} days")
+        return
+    rows = request_log.recent(limit)
     if as_json:
         print(json.dumps(rows))
         return
@@ -215,8 +228,6 @@ def stats(
     as_json: JsonOption = False,
 ) -> None:
     """Totals: requests per tier, cost, and what sending everything to the LLM would have cost."""
-    import time
-
     since = time.time() - days * 86400 if days else 0.0
     totals = _open_log(config).totals(since)
     if as_json:
@@ -239,11 +250,26 @@ def stats(
         console.print("[dim]all-LLM cost is priced with the LLM tier's prices; none is configured or priced[/dim]")
 
 
+MASK = "***"
+
+
+def masked(value: Any) -> Any:
+    """The configuration with every header value replaced: an upstream's headers may carry credentials."""
+    if isinstance(value, dict):
+        return {k: ({h: MASK for h in v} if k == "headers" and isinstance(v, dict) else masked(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
 @app.command(name="config")
 def show_config(config: ConfigOption = None) -> None:
-    """Validate the configuration and print it as the gateway will use it (secrets are never in it)."""
+    """Validate the configuration and print it as the gateway will use it; header values are masked (keys live
+    in environment variables and the key store, never in it)."""
     import yaml
 
     cfg = load_cli_config(config)
-    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
+    console.print(yaml.safe_dump(masked(cfg.model_dump(mode="json")), sort_keys=False), highlight=False,
+                  markup=False)
     console.print(f"# request log: {cfg.resolved_data_dir()}")

@@ -69,6 +69,7 @@ class LocalGGUFBackend:
     """In-process llama.cpp; the model loads once, at start-up (`load()`) or on first use."""
 
     Options = LocalOptions
+    on_device = True  # what it reads never leaves the machine: nothing to redact
 
     def __init__(self, options: LocalOptions, context: BackendContext) -> None:
         self.options = options

@@ -24,6 +24,11 @@ BACKENDS: dict[str, BackendFactory] = {
 }
 
 
+def on_device(name: str) -> bool:
+    """Whether a backend kind runs on this machine (personal data sent to it stays here)."""
+    return bool(getattr(BACKENDS.get(name), "on_device", False))
+
+
 def _factory(name: str) -> BackendFactory:
     try:
         return BACKENDS[name]

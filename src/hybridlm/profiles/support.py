@@ -22,8 +22,9 @@ class SupportProfile:
         policy = d.support
         decision = policy.decide(request.messages, request.conversation)
         numbers = {k: float(v) for k, v in decision.signals.items() if isinstance(v, int | float)}
+        labels = {k: v for k, v in decision.signals.items() if isinstance(v, str)}
         tier = {"slm": d.local_tier, "llm": d.remote_tier or d.local_tier}.get(decision.action, decision.action)
-        routed = Decision(tier, None, None, f"support: {decision.reason}", SUPPORT, numbers)
+        routed = Decision(tier, None, None, f"support: {decision.reason}", SUPPORT, numbers, labels=labels)
         if decision.reply is not None:
             return Canned(routed, decision.reply)
         if decision.action == "llm":

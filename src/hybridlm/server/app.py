@@ -32,6 +32,13 @@ from hybridlm.server.responses import json_response
 from hybridlm.server.results import rejected
 
 
+async def _purge_hourly(pipeline: Pipeline) -> None:
+    """The request log keeps rows for the retention period only: checked at start-up and every hour."""
+    while True:
+        await asyncio.to_thread(pipeline.purge_expired)
+        await asyncio.sleep(3600)
+
+
 def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     """Everything the app needs lives on `app.state`; nothing is module-global."""
     pipeline = pipeline or Pipeline.from_config(config)
@@ -46,7 +53,9 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         await asyncio.to_thread(pipeline.warm_up)
         gc.collect()
         gc.freeze()  # the models' many objects live as long as the app: no collection needs to walk them again
+        retention = asyncio.create_task(_purge_hourly(pipeline))
         yield
+        retention.cancel()
         await pipeline.aclose()
         pool.shutdown(wait=False, cancel_futures=True)
 
