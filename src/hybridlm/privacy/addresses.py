@@ -16,8 +16,9 @@ import regex
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 
 _CAP = r"\p{Lu}[\p{L}'’\-]*\.?"
-_LINK = r"(?:de|del|della|di|da|do|dos|das|van|von|der|den|la|le|les|du|u\.|út|nad|pod|am|an|im|op|ter|y)"
-_NAME = rf"{_CAP}(?:[ ](?:{_LINK}[ ])?{_CAP}){{0,3}}"
+_LINK = (r"(?:de|del|della|di|da|do|dos|das|van|von|der|den|la|le|les|du|u\.|út|utca|tér|kapu|sor|köz|körút|fasor|"
+         r"nad|pod|am|an|im|op|ter|y)")
+_NAME = rf"{_CAP}(?:[ ](?:{_LINK}[ ])?{_CAP}){{0,3}}(?:[ ]{_LINK})?"
 _NUM = r"\d{1,5}(?:[A-Za-z](?!\w))?(?:[-/]\d{1,4})?\.?"
 _SUFFIX = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Square|Sq|"
            r"Terrace|Trail|Parkway|Pkwy|Highway|Hwy|Circle|Crescent|Close|Mill|Mills|Lodge|Gardens|Grove|Hill|"
@@ -44,25 +45,27 @@ _STREET = regex.compile(
     rf"(?:\b\d{{1,6}}[ ])?(?:"
     rf"\b{_NUM}[ ]{_NAME}[ ]{_SUFFIX}"  # 90 Whitchurch Road
     rf"|(?:\b{_NUM}[ ])?\b{_PREFIX}[ ](?:{_LINK}[ ])?{_NAME}(?:[ ]{_NUM}(?!\d))?"  # Via Tasso 129, 33 avenue de Provence
-    rf"|\b{_COMPOUND}[ ]{_NUM}(?!\d)"  # Schachterlweg 62
-    rf"|\b\d{{1,6}}[ ]{_NAME}(?:[ ]{_LINK})?[ ]{_NUM}(?!\d)"  # 172 Maneeži 75, 808 Kálmán Imre u. 12.
+    rf"|(?:\b{_CAP}[ ])?\b{_COMPOUND}[ ]{_NUM}(?!\d)"  # Schachterlweg 62
+    rf"|\b\d{{1,6}}[ ]{_NAME}[ ]\d{{1,5}}\b\.?"  # 172 Maneeži 75, 808 Kálmán Imre u. 12.
     rf"|\b{_NAME}[ ]{_SUFFIX}(?=[ ]?(?:,|\n|$| and\b| street\b))"  # Diakou Street,
-    rf"|(?i:the[ ])?(?i:corner[ ]of)[ ][^\n,.?!]{{3,60}}?[ ]and[ ]{_NAME}"  # the corner of X and Y
+    rf"|(?i:the[ ])?(?i:corner[ ]of)[ ](?:[^\n,.?!]|\.(?=[ ])){{3,60}}?[ ]and[ ]{_NAME}"  # the corner of X and Y
     rf"|\b{_MILITARY}(?:[ ]?[,\n][ ]*{_MILITARY_CITY})?"
     rf"|\b{_MILITARY_CITY}"
     rf")"
 )
-# Capitalised words and a house number: an address only after words that say so (see CONTEXT).
-_WEAK_STREET = regex.compile(rf"\b{_NAME}[ ]{_NUM}(?!\d)|\b{_UNIT}")
+# Capitalised words and a house number, or a unit: an address only after words that say one follows.
+_LEAD_IN = (r"(?i:lives?[ ](?:at|on)|living[ ](?:at|on)|address(?:[ ]is)?:?|located[ ]at|(?:office|restaurant|shop)[ ]is[ ]at"
+            r"|meet[ ](?:me|you|us)[ ]at|sent[ ]to|send[ ](?:it|this|them)?[ ]?to|ship(?:ped)?[ ]to|deliver(?:ed)?[ ]to"
+            r"|moved[ ]to|drops[ ]you[ ]off[ ]at|enter[ ]on|user:)[ \n]+")
+_LED_STREET = regex.compile(rf"(?<={_LEAD_IN})(?:\b{_NAME}[ ]{_NUM}(?!\d)|\b{_UNIT})")
+_UNIT_LINE = regex.compile(rf"(?m)^[ ]*\K{_UNIT}(?=[ ]*$)")
 _TAIL_SEGMENT = regex.compile(
     rf"(?:{_UNIT}|\d{{4,6}}(?:-\d{{3,4}})?|\d{{3}}[ ]\d{{2}}|\d{{4}}[ ]?\p{{Lu}}{{2}}|\p{{Lu}}\d\p{{Lu}}[ ]?\d\p{{Lu}}\d"
-    rf"|\p{{Lu}}{{2}}|nan|{_NAME}|{_MILITARY_CITY})(?=[ ]*(?:[,\n?!;:)]|\.(?:\s|$)|$)|[ ])"
+    rf"|\p{{Lu}}{{1,2}}\d[\p{{Lu}}\d]?[ ]\d\p{{Lu}}{{2}}|\p{{Lu}}{{2}}|nan|{_NAME}|{_MILITARY_CITY})(?=[ ]*(?:[,\n?!;:)]|\.(?:\s|$)|$)|[ ])"
 )
-_SEPARATOR = regex.compile(r"[ ]*[,\n][ \n]*|[ ]")
+_SEPARATOR = regex.compile(r"(?:[ ]*[,\n])+[ ]*|[ ]")
 MAX_TAIL = 6
-STRONG, WEAK = 0.75, 0.3
-CONTEXT = ["address", "lives", "live", "living", "located", "meet", "sent", "send", "ship", "deliver", "moved", "street",
-           "at", "on", "to", "visit", "billing", "shipping", "home", "residence"]
+SCORE = 0.9  # above spaCy NER's 0.85: a street name is often tagged PERSON
 
 
 def _tail_end(text: str, end: int) -> int:
@@ -83,7 +86,7 @@ class AddressRecognizer(LocalRecognizer):
 
     def __init__(self) -> None:
         super().__init__(supported_entities=["STREET_ADDRESS"], name="hybridlm_street_address",
-                         supported_language="en", context=CONTEXT)
+                         supported_language="en")
 
     def load(self) -> None:
         """Nothing to load: the patterns compile at import."""
@@ -91,8 +94,8 @@ class AddressRecognizer(LocalRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         """Every candidate, overlapping ones too: the detector keeps the surest of those that overlap."""
         metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
-        return [RecognizerResult("STREET_ADDRESS", match.start(), _tail_end(text, match.end()), score,
-                                 analysis_explanation=AnalysisExplanation(self.name, score, pattern_name=kind),
+        return [RecognizerResult("STREET_ADDRESS", match.start(), _tail_end(text, match.end()), SCORE,
+                                 analysis_explanation=AnalysisExplanation(self.name, SCORE, pattern_name=kind),
                                  recognition_metadata=dict(metadata))
-                for kind, pattern, score in (("street", _STREET, STRONG), ("weak street", _WEAK_STREET, WEAK))
+                for kind, pattern in (("street", _STREET), ("after a lead-in", _LED_STREET), ("unit line", _UNIT_LINE))
                 for match in pattern.finditer(text, overlapped=False)]

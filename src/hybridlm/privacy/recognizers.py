@@ -62,6 +62,13 @@ PHONE_CONTEXT = ["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fa
                  "contact", "number", "reach", "text", "whatsapp", "landline", "home", "work"]
 
 
+# A name as people write it: capitalised words, perhaps a middle initial (case-sensitive: Presidio matches
+# patterns case-insensitively unless told).
+_PERSON_NAME = r"(?-i:\p{Lu}[\p{Ll}'’-]+(?:[ ](?:\p{Lu}\.?|(?:de|da|van|von|ten|le|la|del|di)[ ])?\p{Lu}[\p{Ll}'’-]+){0,2})"
+_PERSON_LEAD_IN = (r"(?<=(?:\bname(?:[ ]is)?[ ]*:?[ ]*|\b(?:hi|hello|dear|hey|thanks|regards|sincerely|mr|mrs|ms|miss|dr|prof)"
+                   r"\.?,?[ ]+|\bi'?m[ ]|\bi[ ]am[ ]|\bthis[ ]is[ ]))")
+
+
 def build_recognizers() -> list[Any]:
     """Every recogniser hybridlm registers, for the leak types and dates of birth."""
     return [
@@ -93,5 +100,11 @@ def build_recognizers() -> list[Any]:
             r"(?i)(?<=born on |born in |born |dob: |dob |birth: |birthday: |birth date: |birthday is )"
             r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|\w+ \d{1,2}(?:st|nd|rd|th)?,? \d{4}|\d{1,2} \w+ \d{4})", 0.8)],
             ["born", "birth", "dob", "birthday"]),
+        CheckedRecognizer("PERSON", [
+            Pattern("name after a greeting or title", _PERSON_LEAD_IN + _PERSON_NAME, 0.7),
+            Pattern("name with a middle initial", r"(?-i:\b\p{Lu}\p{Ll}+[ ]\p{Lu}\.?[ ]\p{Lu}[\p{Ll}'’-]+)\b", 0.7),
+            Pattern("name before what people do", _PERSON_NAME + r"(?=[ ](?:lives|had[ ]given|was[ ]born|is[ ]a|works|said|wrote)\b)", 0.7),
+            Pattern("name alone on a text's first line", r"\A[ ]*\K" + _PERSON_NAME + r"(?=[ ]*\n)", 0.6),
+        ], []),
         AddressRecognizer(),
     ]
