@@ -78,6 +78,9 @@ def _tail_end(text: str, end: int) -> int:
         if not segment or segment.end() == sep.end():
             break
         end = segment.end()
+    last_word = text[:end].rsplit(" ", 1)[-1]
+    if last_word.endswith(".") and len(last_word) > 4:  # a full stop, not an abbreviation ("St.", "u. 15.")
+        end -= 1
     return end
 
 

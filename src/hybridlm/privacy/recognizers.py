@@ -64,7 +64,7 @@ PHONE_CONTEXT = ["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fa
 
 # A name as people write it: capitalised words, perhaps a middle initial (case-sensitive: Presidio matches
 # patterns case-insensitively unless told).
-_PERSON_NAME = r"(?-i:\p{Lu}[\p{Ll}'’-]+(?:[ ](?:\p{Lu}\.?|(?:de|da|van|von|ten|le|la|del|di)[ ])?\p{Lu}[\p{Ll}'’-]+){0,2})"
+_PERSON_NAME = r"(?-i:(?!(?:She|He|They|It|We|You|I|This|That|Who|There|Here|The|My|Our|Your)\b)\p{Lu}[\p{Ll}'’-]+(?:[ ](?:\p{Lu}\.?|(?:de|da|van|von|ten|le|la|del|di)[ ])?\p{Lu}[\p{Ll}'’-]+){0,2})"
 _PERSON_LEAD_IN = (r"(?<=(?:\bname(?:[ ]is)?[ ]*:?[ ]*|\b(?:hi|hello|dear|hey|thanks|regards|sincerely|mr|mrs|ms|miss|dr|prof)"
                    r"\.?,?[ ]+|\bi'?m[ ]|\bi[ ]am[ ]|\bthis[ ]is[ ]))")
 
