@@ -188,6 +188,8 @@ class Pipeline(Deployment):
         trace.fallback, trace.fallback_reason = ledger.fallback, ledger.fallback_reason
         if ledger.redaction is not None:
             trace.redactions = ledger.redaction.counts()
+            if not self.config.server.store_text:
+                trace.prompt_preview = ledger.redaction.mask(trace.prompt_preview)
         if isinstance(plan, Canned | Grounded):
             trace.grounding = plan.grounding
         if self.config.server.store_text:

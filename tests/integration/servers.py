@@ -82,18 +82,34 @@ def start_llama_server(workdir: Path, *options: str, model: str = SMALLEST_LOCAL
     return Upstream(proc, port)
 
 
-def start_scripted_upstream(workdir: Path, script: list[dict[str, str]]) -> Upstream:
-    """`tests.integration.scripted_upstream`: an OpenAI-compatible server that says what it is told."""
+def _start_test_server(workdir: Path, module: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """One of this folder's OpenAI-compatible servers (`python -m tests.integration.<module>`), ready."""
     port = free_port()
-    script_file = workdir / f"script-{port}.json"
-    script_file.write_text(json.dumps(script))
-    log_file = workdir / f"scripted-{port}.log"
-    cmd = [sys.executable, "-m", "tests.integration.scripted_upstream", "--port", str(port), "--script",
-           str(script_file)]
+    log_file = workdir / f"{module}-{port}.log"
+    cmd = [sys.executable, "-m", f"tests.integration.{module}", "--port", str(port), *args]
     with log_file.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
     _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
-    return Upstream(proc, port)
+    return proc, port
+
+
+def start_scripted_upstream(workdir: Path, script: list[dict[str, str]]) -> Upstream:
+    """`tests.integration.scripted_upstream`: an OpenAI-compatible server that says what it is told."""
+    script_file = workdir / f"script-{len(list(workdir.glob('script-*.json')))}.json"
+    script_file.write_text(json.dumps(script))
+    return Upstream(*_start_test_server(workdir, "scripted_upstream", "--script", str(script_file)))
+
+
+@dataclass
+class RecordingUpstream(Upstream):
+    """`tests.integration.recording_upstream`: echoes the last user message and keeps every body it got."""
+
+    def recorded(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"http://{LOOPBACK}:{self.port}/recorded", timeout=5).json())
+
+
+def start_recording_upstream(workdir: Path) -> RecordingUpstream:
+    return RecordingUpstream(*_start_test_server(workdir, "recording_upstream"))
 
 
 @dataclass
@@ -113,13 +129,7 @@ class FaultyUpstream(Upstream):
 
 
 def start_faulty_upstream(workdir: Path, reply: str = "the faulty upstream answers") -> FaultyUpstream:
-    port = free_port()
-    log_file = workdir / f"faulty-{port}.log"
-    cmd = [sys.executable, "-m", "tests.integration.faulty_upstream", "--port", str(port), "--reply", reply]
-    with log_file.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
-    _wait_ready(proc, f"http://{LOOPBACK}:{port}/v1/models", log_file)
-    return FaultyUpstream(proc, port)
+    return FaultyUpstream(*_start_test_server(workdir, "faulty_upstream", "--reply", reply))
 
 
 @dataclass

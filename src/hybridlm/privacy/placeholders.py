@@ -66,6 +66,13 @@ class Redaction:
             return text
         return _PLACEHOLDER.sub(lambda m: self._by_placeholder.get(m.group(0), m.group(0)), text)
 
+    def mask(self, text: str) -> str:
+        """`text` with every value this request has redacted replaced by its placeholder (longest first), with no
+        new detection: for what the request log keeps of a prompt."""
+        for value in sorted(self._by_value, key=len, reverse=True):
+            text = text.replace(value, self._by_value[value])
+        return text
+
     def counts(self) -> dict[str, int]:
         """Distinct values replaced, by type: for the request log (never the values)."""
         return dict(self._types)
