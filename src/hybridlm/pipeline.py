@@ -16,6 +16,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 
+from hybridlm.access.permissions import check_allowed
+from hybridlm.access.rate_limits import RateLimits, estimated_tokens
 from hybridlm.executor import LLM_UNAVAILABLE, Executor
 from hybridlm.deployment import Deployment
 from hybridlm.errors import HybridLMError, MissingExtra
@@ -71,6 +73,10 @@ class Pipeline(Deployment):
         return {name: build_profile(name, self) for name in PROFILES}
 
     @cached_property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits()
+
+    @cached_property
     def _shadows(self) -> set[asyncio.Task[None]]:
         return set()
 
@@ -90,6 +96,7 @@ class Pipeline(Deployment):
             target = self.resolve(request.model) if request.profile is None else Target(None, request.profile, 0.0)
         except UnknownModel as err:
             raise APIError(404, str(err), code="model_not_found", param="model") from None
+        check_allowed(request.caller, target)
         trace.profile = target.profile
         profile = self._profile(request, target)
         if profile.cheap(request, target):
@@ -110,7 +117,8 @@ class Pipeline(Deployment):
     def start_trace(self, request: Request, stream: bool) -> Trace:
         text = last_user_text(request.messages)
         return Trace(requested_model=request.model, stream=stream, prompt_preview=text[:200],
-                     prompt_text=text if self.config.server.store_text else None)
+                     prompt_text=text if self.config.server.store_text else None,
+                     key_id=request.caller.key_id if request.caller else None)
 
     async def run(self, request: Request) -> Answer:
         """Serve the request whole; raises RequestFailed (already recorded) when it cannot be served."""
@@ -118,6 +126,7 @@ class Pipeline(Deployment):
         plan: Plan | None = None
         try:
             with deadline_scope(self.config.server.deadline_s):
+                self.rate_limits.admit(request.caller, estimated_tokens(request))
                 plan = await self.plan(request, trace)
                 decision = plan.decision
                 answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
@@ -135,6 +144,7 @@ class Pipeline(Deployment):
         plan: Plan | None = None
         try:
             with deadline_scope(self.config.server.deadline_s):
+                self.rate_limits.admit(request.caller, estimated_tokens(request))
                 plan = await self.plan(request, trace)
                 decision = plan.decision
                 chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
@@ -223,8 +233,10 @@ class Pipeline(Deployment):
         return RequestFailed(failure, trace)
 
     def record(self, trace: Trace, endpoint: str) -> Future[None]:
-        """Queue the request's row; the future is done once it is committed."""
+        """Queue the request's row (its tokens counted against its key's rate limit); the future is done once it
+        is committed."""
         trace.finish()
+        self.rate_limits.settle(trace.key_id, trace.usage.total_tokens)
         return self.log.record(trace, endpoint)
 
     # shadow sampling

@@ -20,7 +20,7 @@ from hybridlm.models.wrappers.base import BackendWrapper
 from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.plans import Call, Canned
 from hybridlm.profiles import registry as profiles
-from hybridlm.request import Request
+from hybridlm.request import Caller, Request
 from hybridlm.routing import HeuristicRouter
 from hybridlm.server.app import build_app
 from hybridlm.request_log import RequestLog
@@ -213,7 +213,7 @@ def test_the_error_boundary_answers_in_openai_shape_and_records(tmp_path: Path) 
     pipeline, _, _ = make(tmp_path)
     app = build_app(pipeline.config, pipeline)
 
-    async def broken(raw: bytes) -> None:
+    async def broken(raw: bytes, caller: Caller | None) -> None:
         raise RuntimeError("secret detail at /srv/app/x.py")
 
     app.state.feedback.handle = broken
@@ -221,7 +221,7 @@ def test_the_error_boundary_answers_in_openai_shape_and_records(tmp_path: Path) 
     async def calls() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            return [await client.post("/v1/feedback", content=b"{}"), await client.get("/v1/nothing"),
+            return [await client.post("/v1/feedback", json={}), await client.get("/v1/nothing"),
                     await client.get("/v1/chat/completions")]
 
     defect, missing, wrong_method = asyncio.run(calls())

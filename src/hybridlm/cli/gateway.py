@@ -141,15 +141,26 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     config: ConfigOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    allow_open: Annotated[bool, typer.Option(
+        "--allow-open", help="Serve on a non-loopback host with no API keys (as server.allow_open).")] = False,
 ) -> None:
-    """Start the OpenAI-compatible gateway (POST /v1/chat/completions, GET /v1/models, GET /healthz)."""
+    """Start the OpenAI-compatible gateway (POST /v1/chat/completions, GET /v1/models, GET /healthz).
+
+    Beyond loopback it needs an API key to exist (`hybridlm keys create`) or --allow-open."""
     import uvicorn
 
+    from hybridlm.access.exposure import open_exposure
+    from hybridlm.access.keys import KeyStore, default_keys_path
     from hybridlm.errors import HybridLMError
     from hybridlm.pipeline import Pipeline
     from hybridlm.server import build_app
 
     cfg = load_cli_config(config)
+    keys = KeyStore(default_keys_path(cfg.resolved_data_dir()))
+    keys_active = keys.active()
+    keys.close()
+    if refusal := open_exposure(host, keys_active, allow_open or cfg.server.allow_open):
+        fail(refusal, 2)
     try:
         pipeline = Pipeline.from_config(cfg)
         load_local_models(pipeline)
@@ -165,6 +176,7 @@ def serve(
     if pipeline.remote_tier is None:
         console.print("[yellow]no LLM tier configured: everything is answered locally[/yellow]")
     console.print(f"request log: {pipeline.log.path}")
+    console.print("API keys: required" if keys_active else "API keys: none (open; `hybridlm keys create` adds one)")
     console.print(f"gateway on [bold]http://{host}:{port}/v1[/bold] (model 'hybrid' routes)")
     uvicorn.run(build_app(cfg, pipeline), host=host, port=port, log_level=log_level, access_log=False)
 

@@ -13,10 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from hybridlm import __version__
+from hybridlm.access.keys import KeyStore, default_keys_path
 from hybridlm.config import Config
 from hybridlm.pipeline import Pipeline
+from hybridlm.server.access import AccessControl, caller_of
+from hybridlm.server.admin import router as admin_router
 from hybridlm.server.chat.api_router import router as chat_router
 from hybridlm.server.chat.serving import ChatService
 from hybridlm.server.dashboard import router as dashboard_router
@@ -25,6 +29,7 @@ from hybridlm.server.factcheck.api_router import router as factcheck_router
 from hybridlm.server.factcheck.serving import FactCheckService
 from hybridlm.server.feedback.api_router import router as feedback_router
 from hybridlm.server.feedback.serving import FeedbackService
+from hybridlm.server.health import router as health_router
 from hybridlm.server.summarize.api_router import router as summarize_router
 from hybridlm.server.summarize.serving import SummarizeService
 from hybridlm.server.boundary import ErrorBoundary
@@ -42,6 +47,7 @@ async def _purge_hourly(pipeline: Pipeline) -> None:
 def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     """Everything the app needs lives on `app.state`; nothing is module-global."""
     pipeline = pipeline or Pipeline.from_config(config)
+    keys = KeyStore(default_keys_path(config.resolved_data_dir()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,10 +63,12 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         yield
         retention.cancel()
         await pipeline.aclose()
+        keys.close()
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="hybridlm gateway", version=__version__, lifespan=lifespan)
     app.state.pipeline = pipeline
+    app.state.keys = keys
     app.state.chat = ChatService(pipeline)
     app.state.feedback = FeedbackService(pipeline)
     app.state.summarize = SummarizeService(pipeline)
@@ -71,6 +79,8 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     app.include_router(summarize_router)
     app.include_router(factcheck_router)
     app.include_router(dashboard_router)
+    app.include_router(admin_router)
+    app.include_router(health_router)
 
     @app.get("/v1/models")
     async def list_models() -> Response:
@@ -79,17 +89,8 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
                 for name in pipeline.model_names()]
         return json_response({"object": "list", "data": data})
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        tiers = {name: {"backend": config.tiers[name].backend, "model": backend.model_name,
-                        **(backend.describe() if hasattr(backend, "describe") else {})}
-                 for name, backend in pipeline.backends.items()}
-        degraded = any(tier.get("status") == "degraded" for tier in tiers.values())  # e.g. an upstream's circuit open
-        return json_response({"status": "degraded" if degraded else "ok", "version": __version__, "tiers": tiers,
-                              "router": pipeline.router.name, "remote_tier": pipeline.remote_tier})
-
     def refused(request: Request, err: APIError) -> Response:
-        result = rejected(pipeline, err, request.url.path)
+        result = rejected(pipeline, err, request.url.path, caller=caller_of(request))
         return json_response(result.body, result.status, result.headers)
 
     @app.exception_handler(HTTPException)
@@ -104,6 +105,12 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         return refused(request, APIError(400, f"Invalid value for '{where}': {first.get('msg', 'invalid')}",
                                          code="invalid_request", param=where))
 
+    # Added innermost first: CORS answers preflights before the front door asks for a key; the boundary
+    # guards both.
+    app.add_middleware(AccessControl, pipeline=pipeline, keys=keys)
     app.add_middleware(ErrorBoundary)
+    if config.server.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type"])
 
     return app

@@ -9,6 +9,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hybridlm.failures import APIError
+from hybridlm.server.access import CALLER
 from hybridlm.server.results import rejected
 from hybridlm.types import Trace
 
@@ -40,7 +41,8 @@ class ErrorBoundary:
             log.error("unhandled %s on %s (request %s)", type(err).__name__, scope.get("path"), trace.request_id)
             log.debug("unhandled error", exc_info=True)
             error = APIError(500, f"internal error (request {trace.request_id})", "server_error", "internal_error")
-            result = rejected(scope["app"].state.pipeline, error, str(scope.get("path")), trace)
+            caller = scope.get("state", {}).get(CALLER)
+            result = rejected(scope["app"].state.pipeline, error, str(scope.get("path")), trace, caller)
             if started:
                 return
             await send({"type": "http.response.start", "status": 500,

@@ -60,7 +60,7 @@ def _recent(pipeline: Pipeline, limit: int) -> str:
 async def dashboard(request: Request, limit: int = 50) -> HTMLResponse:
     pipeline: Pipeline = request.app.state.pipeline
     body = (f"<h1>hybridlm</h1><p>tiers: {html.escape(', '.join(pipeline.backends))}; router: "
-            f"{html.escape(pipeline.router.name)}; log: {html.escape(str(pipeline.log.path))}</p>"
+            f"{html.escape(pipeline.router.name)}</p>"
             f"{_cards(pipeline, time.time() - 86400)}<h2>latest requests</h2>{_recent(pipeline, min(limit, 500))}")
     return HTMLResponse(f"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>"
                         f"<title>hybridlm dashboard</title><style>{STYLE}</style><body>{body}</body>")

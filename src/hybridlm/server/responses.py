@@ -11,15 +11,18 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from hybridlm.failures import APIError
+from hybridlm.request import Caller
+from hybridlm.server.access import caller_of
 from hybridlm.server.results import JSONResult
 
 
 class JSONService(Protocol):
-    """A service behind one JSON endpoint: bytes in, a result out, every refusal logged by `reject`."""
+    """A service behind one JSON endpoint: bytes and who sent them in, a result out, every refusal logged by
+    `reject`."""
 
-    def handle(self, raw: bytes) -> JSONResult | Awaitable[JSONResult]: ...
+    def handle(self, raw: bytes, caller: Caller | None) -> JSONResult | Awaitable[JSONResult]: ...
 
-    def reject(self, err: APIError) -> JSONResult: ...
+    def reject(self, err: APIError, caller: Caller | None) -> JSONResult: ...
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -41,9 +44,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def serve_json(request: Request, service: JSONService, limit: int) -> Response:
     """Read the body, let the service answer (or refuse) it, send the JSON."""
+    caller = caller_of(request)
     try:
-        outcome = service.handle(await read_body(request, limit))
+        outcome = service.handle(await read_body(request, limit), caller)
         result = await outcome if inspect.isawaitable(outcome) else outcome
     except APIError as err:
-        result = service.reject(err)
+        result = service.reject(err, caller)
     return json_response(result.body, result.status, result.headers)

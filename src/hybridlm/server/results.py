@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from hybridlm.failures import APIError, mark_failed
+from hybridlm.request import Caller
 from hybridlm.types import Trace
 
 if TYPE_CHECKING:
@@ -45,13 +46,17 @@ class PipelineService:
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
-    def reject(self, err: APIError, trace: Trace | None = None) -> JSONResult:
-        return rejected(self.pipeline, err, self.endpoint, trace)
+    def reject(self, err: APIError, caller: Caller | None, trace: Trace | None = None) -> JSONResult:
+        return rejected(self.pipeline, err, self.endpoint, trace, caller)
 
 
-def rejected(pipeline: Pipeline, err: APIError, endpoint: str, trace: Trace | None = None) -> JSONResult:
-    """Record a request that will not be served and build its OpenAI-style error response."""
+def rejected(pipeline: Pipeline, err: APIError, endpoint: str, trace: Trace | None = None,
+             caller: Caller | None = None) -> JSONResult:
+    """Record a request that will not be served (with the key it came with) and build its OpenAI-style
+    error response."""
     trace = trace or Trace()
+    if caller is not None:
+        trace.key_id = caller.key_id
     mark_failed(trace, err)
     pipeline.record(trace, endpoint)
     return error_result(err, trace.request_id)

@@ -13,6 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from hybridlm.server.chat.serving import ChatService, StreamResult
 from hybridlm.failures import APIError
+from hybridlm.server.access import caller_of
 from hybridlm.server.responses import json_response, read_body
 from hybridlm.server.results import JSONResult
 
@@ -28,12 +29,13 @@ async def _disconnected(request: Request) -> None:
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     service: ChatService = request.app.state.chat
+    caller = caller_of(request)
     try:
         raw = await read_body(request, service.pipeline.config.server.max_body_bytes)
     except APIError as err:
-        result: JSONResult | StreamResult = service.reject(err)
+        result: JSONResult | StreamResult = service.reject(err, caller)
     else:
-        handling = asyncio.ensure_future(service.handle(raw))
+        handling = asyncio.ensure_future(service.handle(raw, caller))
         watching = asyncio.ensure_future(_disconnected(request))
         await asyncio.wait({handling, watching}, return_when=asyncio.FIRST_COMPLETED)
         watching.cancel()

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import RequestFailed, StreamAnswer
-from hybridlm.request import Request
+from hybridlm.request import Caller, Request
 from hybridlm.routing.base import message_text
 from hybridlm.tools.grammar import GrammarError, call_grammar, response_grammar
 from hybridlm.tools.protocol import (
@@ -114,15 +114,15 @@ class ChatService(PipelineService):
             tools=chat.tools, response_format=chat.response_format, extra=extra,
         )
 
-    async def handle(self, raw: bytes) -> JSONResult | StreamResult:
+    async def handle(self, raw: bytes, caller: Caller | None) -> JSONResult | StreamResult:
         try:
             chat = parse_request(raw)
         except APIError as err:
-            return self.reject(err)
+            return self.reject(err, caller)
         body = chat.body
         conversation = (body.model_extra or {}).get("conversation_id")
         request = Request(chat.messages, body.model, self._params(chat), ENDPOINT,
-                          str(conversation) if conversation is not None else None)
+                          str(conversation) if conversation is not None else None, caller=caller)
         try:
             if body.stream:
                 stream = await self.pipeline.run_stream(request)

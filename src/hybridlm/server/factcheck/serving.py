@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hybridlm.request import Request
+from hybridlm.request import Caller, Request
 from hybridlm.server.factcheck.protocol import FactCheckRequest
 from hybridlm.server.results import JSONResult, PipelineService, parse_json_body
 from hybridlm.types import Decision
@@ -16,10 +16,11 @@ ENDPOINT = "/v1/factcheck"
 class FactCheckService(PipelineService):
     endpoint = ENDPOINT
 
-    async def handle(self, raw: bytes) -> JSONResult:
+    async def handle(self, raw: bytes, caller: Caller | None) -> JSONResult:
         request = parse_json_body(raw, FactCheckRequest)
         pipeline = self.pipeline
-        trace = pipeline.start_trace(Request([{"role": "user", "content": request.answer}], "factcheck"), stream=False)
+        asked = Request([{"role": "user", "content": request.answer}], "factcheck", caller=caller)
+        trace = pipeline.start_trace(asked, stream=False)
         report = await asyncio.to_thread(pipeline.fact_checker.check, request.passages, request.answer)
         flagged = len(report.flagged)
         trace.decision = Decision("factcheck", report.score, pipeline.fact_checker.threshold,

@@ -9,7 +9,7 @@ from hybridlm.failures import APIError
 from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import RequestFailed
 from hybridlm.profiles.summary import SUMMARY
-from hybridlm.request import Request
+from hybridlm.request import Caller, Request
 from hybridlm.server.results import JSONResult, PipelineService, error_result, parse_json_body
 from hybridlm.server.summarize.protocol import SummarizeRequest
 from hybridlm.skills.facts import extract_facts
@@ -23,17 +23,18 @@ INSTRUCTION = ("Summarize this customer-support conversation for a ticket: the c
 class SummarizeService(PipelineService):
     endpoint = ENDPOINT
 
-    async def handle(self, raw: bytes) -> JSONResult:
+    async def handle(self, raw: bytes, caller: Caller | None) -> JSONResult:
         try:
             body = parse_json_body(raw, SummarizeRequest)
         except APIError as err:
-            return self.reject(err)
+            return self.reject(err, caller)
         conversation: list[Message] = [m.model_dump(exclude_none=True) for m in body.messages]
         facts = extract_facts(conversation)
         transcript = "\n".join(f"{m['role']}: {m.get('content') or ''}" for m in conversation)
         messages: list[Message] = [{"role": "system", "content": INSTRUCTION.format(facts=orjson.dumps(facts).decode())},
                                    {"role": "user", "content": transcript}]
-        request = Request(messages, SUMMARY, GenerationParams(max_tokens=body.max_tokens), ENDPOINT, profile=SUMMARY)
+        request = Request(messages, SUMMARY, GenerationParams(max_tokens=body.max_tokens), ENDPOINT, profile=SUMMARY,
+                          caller=caller)
         try:
             answer = await self.pipeline.run(request)
         except RequestFailed as failed:
