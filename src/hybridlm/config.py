@@ -230,6 +230,9 @@ class Config(BaseModel):
         clash = reserved & set(self.tiers)
         if clash:
             raise ValueError(f"tier name {sorted(clash)} is reserved for routing")
+        if self.router.shadow_share > 0 and not self.server.store_text:
+            raise ValueError("router.shadow_share collects training pairs, which need the full prompts: "
+                             "set server.store_text: true")
         return self
 
     @property

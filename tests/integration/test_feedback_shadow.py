@@ -27,6 +27,7 @@ QUESTIONS = [f"What time does branch number {i} open on Saturdays?" for i in ran
 def shadow_gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory):
     config = hybrid_config(upstream.base_url)
     config["router"] = {"shadow_share": 1.0}
+    config["server"]["store_text"] = True  # training from the log reads the full prompts
     gw = start_gateway(tmp_path_factory.mktemp("shadow"), config)
     yield gw
     stop(gw.proc)

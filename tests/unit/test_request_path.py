@@ -35,7 +35,8 @@ PARAMS = GenerationParams(max_tokens=16)
 def make(tmp_path: Path, **tier: object) -> tuple[Pipeline, ScriptedBackend, ScriptedBackend]:
     config = parse_config({"tiers": {"slm": {"backend": "local"},
                                      "llm": {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "big",
-                                             **tier}}})
+                                             **tier}},
+                           "server": {"store_text": True}})  # the broken stream's half answer is checked
     slm, llm = ScriptedBackend("small"), ScriptedBackend("big")
     return Pipeline(config, {"slm": slm, "llm": llm}, HeuristicRouter(), RequestLog(tmp_path / "log.db")), slm, llm
 
