@@ -102,7 +102,7 @@ class Pipeline(Deployment):
         plan = await self.plan(request, trace)
         trace.decision = plan.decision
         trace.tier = plan.decision.tier
-        if isinstance(plan, Call) and plan.wants_llm and (reason := self.remote_unavailable()):
+        if isinstance(plan, Call) and plan.wants_llm and (reason := self.remote_unavailable(request.caller)):
             trace.fallback, trace.fallback_reason, trace.tier = LLM_UNAVAILABLE, reason, self.local_tier
         return trace
 
@@ -110,7 +110,8 @@ class Pipeline(Deployment):
     def start_trace(self, request: Request, stream: bool) -> Trace:
         text = last_user_text(request.messages)
         return Trace(requested_model=request.model, stream=stream, prompt_preview=text[:200],
-                     prompt_text=text if self.config.server.store_text else None)
+                     prompt_text=text if self.config.server.store_text else None,
+                     key_id=request.caller.key_id if request.caller else None)
 
     async def run(self, request: Request) -> Answer:
         """Serve the request whole; raises RequestFailed (already recorded) when it cannot be served."""
