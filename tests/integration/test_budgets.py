@@ -16,6 +16,7 @@ from hybridlm.config import parse_config
 from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.request import Caller, Request
+from tests.integration.commands import hybridlm, last_json
 from tests.integration.servers import FaultyUpstream, hybrid_config, start_faulty_upstream, start_gateway, stop
 
 REPLY = "one two three four"  # 4 tokens as the upstream counts them (and as a stream is estimated)
@@ -138,3 +139,8 @@ def test_a_keys_budget_holds_across_concurrent_requests(slow_upstream: FaultyUps
     assert len(failures) == 10 and {(f.error.status, f.error.code) for f in failures} == {(429, "budget_exhausted")}
     assert all("key 'key-ci' (ci) daily budget" in f.error.message for f in failures)
     assert pipeline.spend.spent(("key", "key-ci"), "day") == pytest.approx(10 * ESTIMATE)
+
+    stats = last_json(hybridlm("stats", "--json", data_dir=tmp_path / "data"))
+    [ci_spend] = stats["spend"]["by_key"]
+    assert (ci_spend["key_id"], ci_spend["requests"]) == ("key-ci", CONCURRENT)
+    assert ci_spend["today_usd"] == ci_spend["month_usd"] == ci_spend["all_time_usd"] == pytest.approx(10 * ESTIMATE)
