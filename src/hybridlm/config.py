@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hybridlm.errors import HybridLMError
 
@@ -202,6 +202,18 @@ class BudgetsConfig(BaseModel):
     timezone: str | None = Field(None, description="IANA zone where days and months start (default: the machine's).")
     when_exhausted: Literal["degrade", "refuse"] = Field(
         "degrade", description="'degrade': the local tier answers (marked); 'refuse': 429 budget_exhausted.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r} (an IANA name such as 'Europe/Paris')") from None
+        return name
 
 
 class Config(BaseModel):

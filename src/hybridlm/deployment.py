@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Self
 from hybridlm.config import Config
 from hybridlm.models.base import BackendContext, ChatBackend
 from hybridlm.models.registry import build_backend, on_device
-from hybridlm.models.wrappers.budget import over_budget
+from hybridlm.models.wrappers.budget import budgets_for, over_budget
 from hybridlm.models.wrappers.registry import wrap
 from hybridlm.routing.base import Router
 from hybridlm.routing.registry import build_router
 from hybridlm.routing.tools import ToolRouter
 from hybridlm.targets import Target, model_names, resolve
+from hybridlm.request import Caller
 from hybridlm.request_log import RequestLog, default_log_path
 from hybridlm.tools.relevance import ToolRelevance
 
@@ -40,6 +41,7 @@ class Deployment:
         self.backends = backends
         self.router = router
         self.log = log
+        self.spend = log.spend_book(config.budgets.timezone)  # today's and this month's, per tier and key
         self._support = support  # None: built from the config's support section on first use
         self._rag: GroundedAnswers | None = None
         self._fact_checker: FactChecker | None = None
@@ -76,12 +78,13 @@ class Deployment:
 
         return [b for b in self.backends.values() if isinstance(b, LocalGGUFBackend)]
 
-    def remote_unavailable(self) -> str | None:
-        """Why routed traffic cannot go to the LLM tier now (none configured, or over today's budget), or None."""
+    def remote_unavailable(self, caller: Caller | None = None) -> str | None:
+        """Why traffic cannot go to the LLM tier now (none configured, or a budget of the tier's or the caller's
+        key's reached, counting calls in flight), or None. Nothing is reserved."""
         remote = self.remote_tier
         if remote is None:
             return NO_LLM
-        return over_budget(remote, self.config.tiers[remote].budget_usd_per_day, self.log.spend_since)
+        return over_budget(self.spend, budgets_for(self.config, remote, caller))
 
     def redacts(self, tier: str) -> bool:
         """Whether personal data is replaced before it reaches the tier: by default, for every tier off the machine."""

@@ -30,14 +30,14 @@ UPSTREAM_STATUS = {
     "timeout": (504, "upstream_timeout"),
     "upstream": (502, "upstream_error"),
     "auth": (502, "upstream_auth_failed"),  # the gateway's key for the upstream, not the client's, was refused
-    "over_budget": (503, "budget_exhausted"),  # routed traffic, the LLM tier's daily budget spent, no fallback
     "redaction_failed": (503, "redaction_failed"),  # personal data could not be checked: nothing was sent
 }
 
 
 def from_backend(err: BackendError, forced: bool = False) -> APIError:
     """A model failure the caller should see: the request's fault (400), a full local queue (429 for a
-    request that named the tier, 503 otherwise, both with Retry-After) or the upstream's (5xx)."""
+    request that named the tier, 503 otherwise, both with Retry-After), a spent budget (429
+    `budget_exhausted`, Retry-After: when its period starts again) or the upstream's (5xx)."""
     if err.kind == "busy":
         retry = {"retry-after": str(math.ceil(err.retry_after or 1.0))}
         if forced:
@@ -46,6 +46,11 @@ def from_backend(err: BackendError, forced: bool = False) -> APIError:
     if err.kind == "invalid_request":
         code = "context_length_exceeded" if "context" in err.message else "invalid_request"
         return APIError(400, err.message, code=code)
+    if err.kind == "over_budget":  # a budget (the tier's or the key's) is spent and budgets refuse: like OpenAI's quota
+        headers = {"x-should-retry": "false"}  # not before the period turns: SDKs should not retry at once
+        if err.retry_after is not None:
+            headers["retry-after"] = str(math.ceil(err.retry_after))
+        return APIError(429, err.message, type="insufficient_quota", code="budget_exhausted", headers=headers)
     status, code = UPSTREAM_STATUS.get(err.kind, (502, "upstream_error"))
     return APIError(status, err.message, type="upstream_error", code=code)
 

@@ -109,7 +109,7 @@ class Pipeline(Deployment):
         plan = await self.plan(request, trace)
         trace.decision = plan.decision
         trace.tier = plan.decision.tier
-        if isinstance(plan, Call) and plan.wants_llm and (reason := self.remote_unavailable()):
+        if isinstance(plan, Call) and plan.wants_llm and (reason := self.remote_unavailable(request.caller)):
             trace.fallback, trace.fallback_reason, trace.tier = LLM_UNAVAILABLE, reason, self.local_tier
         return trace
 

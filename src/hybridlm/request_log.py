@@ -1,16 +1,15 @@
 """The request log: one SQLite row per request (failed and rejected ones too), and the sums.
 
 Schema changes go through named, append-only migrations (`sqlite_db`). Rows are written by one
-thread in groups (`sqlite_writer`), so recording never waits for the disk; today's spend per tier
-is kept in memory, since the budget check of every routed request asks for it.
+thread in groups (`sqlite_writer`), so recording never waits for the disk; the spend of the day
+and month per tier and key is kept in memory (`spend_book`), since every paid call's budget check
+asks for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import json
-import math
 import sqlite3
 import threading
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridlm.spend import SpendBook, zone
 from hybridlm.sqlite_db import Schema, connect
 from hybridlm.sqlite_writer import GroupWriter
 from hybridlm.types import Trace
@@ -136,6 +136,17 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class PeriodSpend:
+    """What one tier or one API key spent today, this month and in all (None: rows without a key)."""
+
+    name: str | None
+    requests: int
+    today_usd: float
+    month_usd: float
+    all_time_usd: float
+
+
+@dataclass(frozen=True)
 class GroundingTotals:
     """What the fact-check did to grounded answers (hybrid/rag) in a period."""
 
@@ -161,50 +172,8 @@ def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
 
 
 def local_midnight(ts: float) -> float:
-    """The start of the local day `ts` falls in: where a daily budget starts again."""
+    """The start of the machine's local day `ts` falls in (budgets count in `budgets.timezone`: `spend.periods`)."""
     return dt.datetime.fromtimestamp(ts).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
-class TierSpend:
-    """Cost per tier from a local midnight on, in memory: a heap of (ts, cost) and its sum per tier.
-
-    Asking from a later day moves that tier's window to it (the next midnight drops the day
-    before); asking from before the window is for the database (`since` returns None)."""
-
-    def __init__(self, start: float, rows: list[tuple[str, float, float]]) -> None:
-        self._lock = threading.Lock()
-        self._start = start
-        self._starts: dict[str, float] = {}
-        self._costs: dict[str, list[tuple[float, float]]] = {}
-        self._sums: dict[str, float] = {}
-        for tier, ts, cost in rows:
-            self.add(tier, ts, cost)
-
-    def add(self, tier: str | None, ts: float, cost: float) -> None:
-        if tier is None or not cost:
-            return
-        with self._lock:
-            if ts < self._starts.get(tier, self._start):
-                return
-            heapq.heappush(self._costs.setdefault(tier, []), (ts, cost))
-            self._sums[tier] = self._sums.get(tier, 0.0) + cost
-
-    def since(self, tier: str, since: float) -> float | None:
-        """Spend from `since` on: the running sum when `since` is the window's midnight."""
-        with self._lock:
-            start = self._starts.get(tier, self._start)
-            if since < start:
-                return None
-            costs = self._costs.get(tier, [])
-            day = local_midnight(since)
-            if day > start:
-                while costs and costs[0][0] < day:
-                    heapq.heappop(costs)
-                self._starts[tier], start = day, day
-                self._sums[tier] = math.fsum(cost for _, cost in costs)
-            if since == start:
-                return self._sums.get(tier, 0.0)
-            return math.fsum(cost for ts, cost in costs if ts >= since)
 
 
 class RequestLog:
@@ -223,9 +192,8 @@ class RequestLog:
         self._db.row_factory = sqlite3.Row
         self._writer = GroupWriter(connect(path, SCHEMA), max_queued, f"request log {path}")
         self._stop_writer = weakref.finalize(self, self._writer.close)
-        start = local_midnight(time.time())
-        self._spend = TierSpend(start, [tuple(r) for r in self._db.execute(
-            "SELECT tier, ts, cost_usd FROM requests WHERE ts >= ? AND cost_usd > 0", (start,))])
+        self._books_lock = threading.Lock()
+        self._books: dict[str | None, SpendBook] = {}
 
     def record(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> Future[None]:
         """Queue the trace's row and return a future resolved once it is committed (the row is
@@ -239,9 +207,27 @@ class RequestLog:
         await self._writer.asubmit(INSERT_REQUEST, self._accept(trace, endpoint))
 
     def _accept(self, trace: Trace, endpoint: str) -> tuple[Any, ...]:
-        """The trace's row as it is now, its cost counted in the spend."""
-        self._spend.add(trace.tier, trace.started, trace.cost_usd)
+        """The trace's row as it is now, its cost counted in the spend books."""
+        if trace.cost_usd:
+            with self._books_lock:
+                for book in self._books.values():
+                    book.add(trace.tier, trace.key_id, trace.started, trace.cost_usd)
         return _row_values(trace, endpoint)
+
+    def spend_book(self, timezone: str | None = None) -> SpendBook:
+        """The spend of the current day and month in `timezone` (IANA; None: the machine's), per tier and
+        key: filled from the file on first ask, then fed each row as it is recorded. One per zone."""
+        with self._books_lock:  # rows recorded meanwhile wait, then count once: in the file or fed
+            book = self._books.get(timezone)
+            if book is None:
+                book = SpendBook(zone(timezone))
+                p = book.periods
+                book.load(tuple(r) for r in self._read(
+                    """SELECT tier, key_id, SUM(CASE WHEN ts >= ? THEN cost_usd ELSE 0 END), SUM(cost_usd)
+                       FROM requests WHERE ts >= ? AND cost_usd > 0 GROUP BY tier, key_id""",
+                    (p.day_start, p.month_start)))
+                self._books[timezone] = book
+            return book
 
     def add_feedback(self, request_id: str, score: float, comment: str | None = None) -> Future[None]:
         """Queue a rating of a logged request, like `record`."""
@@ -295,12 +281,7 @@ class RequestLog:
         return [dict(r) for r in self._read(query)]
 
     def spend_since(self, tier: str, since_ts: float) -> float:
-        """What the tier cost from `since_ts` on. From memory (no query) from today's midnight on,
-        so it counts this process's rows and those in the file when it opened, not rows another
-        process writes to the same file meanwhile."""
-        spent = self._spend.since(tier, since_ts)
-        if spent is not None:
-            return spent
+        """What the tier cost from `since_ts` on, from the file (budgets ask the `spend_book`)."""
         rows = self._read("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE tier = ? AND ts >= ?",
                           (tier, since_ts))
         return float(rows[0][0])
@@ -322,6 +303,18 @@ class RequestLog:
             cost_usd=float(head[3]), baseline_cost_usd=float(head[4]),
             by_tier=[TierTotals(t[0], int(t[1]), int(t[2] or 0), int(t[3] or 0), float(t[4] or 0)) for t in tiers],
         )
+
+    def spend_by(self, column: str, day_start: float, month_start: float) -> list[PeriodSpend]:
+        """Spend per `tier` or per `key_id` from `day_start`, from `month_start` and in all, most first."""
+        if column not in ("tier", "key_id"):
+            raise ValueError(f"spend is kept by tier or key_id, not {column!r}")
+        rows = self._read(
+            f"""SELECT {column}, COUNT(*), COALESCE(SUM(CASE WHEN ts >= ? THEN cost_usd END), 0),
+                       COALESCE(SUM(CASE WHEN ts >= ? THEN cost_usd END), 0), COALESCE(SUM(cost_usd), 0)
+                FROM requests GROUP BY 1 ORDER BY 5 DESC, 2 DESC""",
+            (day_start, month_start),
+        )
+        return [PeriodSpend(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
 
     def grounding_totals(self, since_ts: float = 0.0) -> GroundingTotals:
         rows = [json.loads(r[0]) for r in self._read(

@@ -186,18 +186,39 @@ def test_arecord_waits_for_room_without_blocking_the_loop(tmp_path: Path) -> Non
     log.close()
 
 
-def test_spend_since_comes_from_memory_even_before_the_rows_are_committed(tmp_path: Path) -> None:
+def test_the_spend_book_counts_rows_before_they_are_committed(tmp_path: Path) -> None:
     log = RequestLog(tmp_path / "log.db")
-    midnight = local_midnight(time.time())
+    book = log.spend_book()
     with writes_held(log.path):
         log.record(trace("llm", 0.25, 0.25))
         log.record(trace("llm", 0.5, 0.5))
         log.record(trace("slm", 0.0, 0.5))
         started = time.monotonic()
-        assert log.spend_since("llm", midnight) == pytest.approx(0.75)
-        assert log.spend_since("slm", midnight) == 0.0
+        assert book.spent(("tier", "llm"), "day") == pytest.approx(0.75)
+        assert book.spent(("tier", "llm"), "month") == pytest.approx(0.75)
+        assert book.spent(("tier", "slm"), "day") == 0.0
         assert time.monotonic() - started < 0.1  # no flush, no query: the writer is still held
     log.close()
+
+
+def test_the_spend_book_is_filled_from_the_file_per_tier_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = RequestLog(path)
+    midnight = local_midnight(time.time())
+    keyed = trace("llm", 0.5, 0.5)
+    keyed.key_id = "k1"
+    log.record(keyed)
+    log.record(trace("llm", 0.25, 0.25))
+    log.record(trace("llm", 9.0, 9.0, started=midnight - 40 * 86400))  # over a month ago: neither period
+    log.close()
+    reopened = RequestLog(path)
+    book = reopened.spend_book()
+    assert book.spent(("tier", "llm"), "day") == pytest.approx(0.75)
+    assert book.spent(("key", "k1"), "day") == pytest.approx(0.5)
+    assert book.spent(("key", "k1"), "month") == pytest.approx(0.5)
+    by_key = {s.name: s for s in reopened.spend_by("key_id", midnight, midnight)}
+    assert by_key["k1"].today_usd == pytest.approx(0.5) and by_key[None].all_time_usd == pytest.approx(9.25)
+    reopened.close()
 
 
 def test_spend_since_matches_the_database_after_records_and_after_reopening(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from hybridlm.cli.common import ConfigOption, JsonOption, ModelOption, app, cons
 
 if TYPE_CHECKING:
     from hybridlm.api import ChatResult, HybridLM
+    from hybridlm.config import Config
     from hybridlm.pipeline import Pipeline
     from hybridlm.types import Trace
 
@@ -233,20 +234,51 @@ def logs(
     console.print(table)
 
 
+def _key_names(cfg: Config) -> dict[str, str]:
+    """Key id -> name, from the key store (none yet: keys show by id alone)."""
+    from hybridlm.access.keys import KeyStore, default_keys_path
+
+    path = default_keys_path(cfg.resolved_data_dir())
+    if not path.exists():
+        return {}
+    store = KeyStore(path)
+    try:
+        return {info.caller.key_id: info.caller.name for info in store.list()}
+    finally:
+        store.close()
+
+
 @app.command()
 def stats(
     config: ConfigOption = None,
     days: Annotated[Optional[float], typer.Option(help="Only the last N days.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Totals: requests per tier, cost, and what sending everything to the LLM would have cost."""
+    """Totals: requests per tier, cost, and what sending everything to the LLM would have cost; spend per tier
+    and per API key today, this month and in all (days and months in `budgets.timezone`)."""
+    from hybridlm.spend import periods, zone
+
+    cfg = load_cli_config(config)
+    log = _open_log(config)
     since = time.time() - days * 86400 if days else 0.0
-    totals = _open_log(config).totals(since)
+    totals = log.totals(since)
+    p = periods(time.time(), zone(cfg.budgets.timezone))
+    by_tier = log.spend_by("tier", p.day_start, p.month_start)
+    by_key = [k for k in log.spend_by("key_id", p.day_start, p.month_start) if k.name is not None]
+    names = _key_names(cfg) if by_key else {}
     if as_json:
         print(json.dumps({
             "requests": totals.requests, "errors": totals.errors, "fallbacks": totals.fallbacks,
             "cost_usd": totals.cost_usd, "all_llm_cost_usd": totals.baseline_cost_usd, "saved_usd": totals.saved_usd,
             "by_tier": [t.__dict__ for t in totals.by_tier],
+            "spend": {
+                "timezone": cfg.budgets.timezone,
+                "by_tier": [{"tier": t.name, "today_usd": t.today_usd, "month_usd": t.month_usd,
+                             "all_time_usd": t.all_time_usd, **_tier_budgets(cfg, t.name)} for t in by_tier],
+                "by_key": [{"key_id": k.name, "name": names.get(str(k.name)), "requests": k.requests,
+                            "today_usd": k.today_usd, "month_usd": k.month_usd, "all_time_usd": k.all_time_usd}
+                           for k in by_key],
+            },
         }))
         return
     table = Table("tier", "requests", "share", "tokens in", "tokens out", "cost $")
@@ -260,6 +292,31 @@ def stats(
                   f"saved [bold green]${totals.saved_usd:.6f}[/bold green]")
     if totals.baseline_cost_usd == 0 and totals.requests:
         console.print("[dim]all-LLM cost is priced with the LLM tier's prices; none is configured or priced[/dim]")
+    spend = Table("tier", "today $", "this month $", "all time $", "budget/day $", "budget/month $",
+                  title=f"spend ({cfg.budgets.timezone or 'local time'})")
+    for t in by_tier:
+        if t.name is None:
+            continue
+        budgets = _tier_budgets(cfg, t.name)
+        spend.add_row(t.name, f"{t.today_usd:.6f}", f"{t.month_usd:.6f}", f"{t.all_time_usd:.6f}",
+                      *(_money(budgets[k]) for k in ("budget_usd_per_day", "budget_usd_per_month")))
+    console.print(spend)
+    if by_key:
+        keys = Table("key", "name", "requests", "today $", "this month $", "all time $", title="spend per API key")
+        for k in by_key:
+            keys.add_row(escape(str(k.name)), escape(names.get(str(k.name), "")), str(k.requests),
+                         f"{k.today_usd:.6f}", f"{k.month_usd:.6f}", f"{k.all_time_usd:.6f}")
+        console.print(keys)
+
+
+def _tier_budgets(cfg: Config, tier: str) -> dict[str, float | None]:
+    t = cfg.tiers.get(tier)
+    return {"budget_usd_per_day": t.budget_usd_per_day if t else None,
+            "budget_usd_per_month": t.budget_usd_per_month if t else None}
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6f}"
 
 
 MASK = "***"

@@ -62,7 +62,8 @@ class BackendError(HybridLMError):
     wrong, so it is never retried and opens the circuit at once),
     "invalid_request" (the request itself is unacceptable, e.g. too long for the context),
     "busy" (a local model's queue is full; `retry_after` says when to try again, in seconds),
-    "over_budget" (routed traffic to a tier whose daily budget is spent),
+    "over_budget" (a budget of the tier's or the caller's key's cannot afford the call; `retry_after`: until
+    the budget's day or month starts again),
     "redaction_failed" (personal data could not be checked, so nothing was sent to the remote tier).
     """
 

@@ -192,14 +192,16 @@ class OpenAIBackend:
             self._headers["authorization"] = f"Bearer {key}"
         self._url = endpoint.base_url.rstrip("/") + "/chat/completions"
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None  # (aiohttp deprecates asking the session)
         self._credentials_rejected = False  # logged once: every later call would only repeat it
 
     def _client(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session.loop is not loop:
+        if self._session is None or self._session.closed or self._session_loop is not loop:
             connector = aiohttp.TCPConnector(limit=256, limit_per_host=256)
             self._session = aiohttp.ClientSession(headers=self._headers, connector=connector, trust_env=False,
                                                   timeout=aiohttp.ClientTimeout(total=None))
+            self._session_loop = loop
         return self._session
 
     def _body(self, messages: list[Message], params: GenerationParams, stream: bool) -> bytes:
