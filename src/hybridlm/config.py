@@ -13,9 +13,10 @@ options, and whether the router kind exists, is checked against the registries b
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -166,8 +167,9 @@ class ServerConfig(BaseModel):
                                                        "every remote call stop waiting once it has passed.")
 
 
-PII_ENTITIES = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS",
-                "STREET_ADDRESS", "DATE_OF_BIRTH"]
+Entity = Literal["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS",
+                 "STREET_ADDRESS", "DATE_OF_BIRTH"]
+PII_ENTITIES: list[str] = list(get_args(Entity))
 
 
 class PrivacyConfig(BaseModel):
@@ -175,7 +177,7 @@ class PrivacyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     redact: bool = Field(True, description="On for every remote tier unless the tier says `redact: false`.")
-    entities: list[str] = Field(default_factory=lambda: list(PII_ENTITIES), description="Entity types redacted.")
+    entities: list[Entity] = Field(default_factory=lambda: list(PII_ENTITIES), description="Entity types redacted.")
     min_score: float = Field(0.4, ge=0.0, le=1.0, description="Detections less sure than this are left as they are.")
 
 
@@ -183,9 +185,19 @@ class LocalOnlyRules(BaseModel):
     """What keeps a request on the local tier whatever the router says."""
 
     model_config = ConfigDict(extra="forbid")
-    pii: list[str] = Field(default_factory=list, description="Entity types whose presence keeps the request local.")
+    pii: list[Entity] = Field(default_factory=list, description="Entity types whose presence keeps the request local.")
     intents: list[str] = Field(default_factory=list, description="Sensitive intents (support desk) kept local.")
     patterns: list[str] = Field(default_factory=list, description="Regular expressions; a match keeps it local.")
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {err}") from None
+        return patterns
 
 
 class PoliciesConfig(BaseModel):
