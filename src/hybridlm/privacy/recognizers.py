@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import regex
 import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer
 
@@ -49,7 +50,12 @@ def _card_ok(text: str) -> bool:
     return 12 <= len(number) <= 19 and validators.luhn_ok(number)
 
 
+_ISO_DATE = regex.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d\b")
+
+
 def _phone_ok(text: str) -> bool:
+    if _ISO_DATE.match(text):
+        return False
     number = validators.digits(text.split("x")[0].split("ext")[0])
     return 7 <= len(number) <= 15 and len(set(number)) > 2
 
