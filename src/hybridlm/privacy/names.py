@@ -8,7 +8,9 @@ A run of capitalised words ("Jane Doe", "Ján M. Novák") is a name when its fir
 first name or its last a known surname; a single capitalised word that is a known name scores
 lower. Lower-case names are taken only as a known first name followed by a known surname. Words
 that are common in prose and also names ("May", "Will", "Hope") are kept out by spaCy's stop words,
-month and day names; a candidate that spaCy's NER gives another label (ORG, GPE, ...) is dropped.
+month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, ...) is not a name. A
+single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or more is
+kept (VETO_PAIRS off: the small model often calls a full name ORG, and vetoing cost recall).
 """
 
 from __future__ import annotations
