@@ -57,9 +57,40 @@ def test_findings_are_sorted_and_do_not_overlap(detector: PiiDetector) -> None:
 
 
 def test_only_configured_types(detector: PiiDetector) -> None:
-    emails_only = PiiDetector(["EMAIL_ADDRESS"], 0.4)
-    emails_only._engine = detector._engine  # share the loaded pipeline: this test is about filtering
+    emails_only = PiiDetector(["EMAIL_ADDRESS"], 0.4)  # the engine is shared: nothing loads again
     assert found(emails_only, "Jane Doe, jane@example.com") == {("EMAIL_ADDRESS", "jane@example.com")}
+
+
+def test_the_engine_is_shared_and_lean(detector: PiiDetector) -> None:
+    from hybridlm.privacy.detector import shared_analyzer
+
+    engine, lock = shared_analyzer()
+    assert shared_analyzer() == (engine, lock)
+    assert engine.nlp_engine.nlp["en"].pipe_names == ["ner"]
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Yesterday I met Gregory Halvorsen at the station.", "Gregory Halvorsen"),
+    ("Please forward the invoice to Margaret.", "Margaret"),
+    ("my name is vitoria", "vitoria"),
+    ("follow up with patricia desrosiers next week", "patricia desrosiers"),
+])
+def test_names_from_the_census_lists(detector: PiiDetector, text: str, value: str) -> None:
+    assert ("PERSON", value) in found(detector, text)
+
+
+def test_common_words_and_organisations_are_not_names(detector: PiiDetector) -> None:
+    persons = {v for e, v in found(detector, "In May we will hope for the best. Russell Investments Ltd is hiring.")
+               if e == "PERSON"}
+    assert persons == set()
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("The bus station is on Villacher Strasse 89", "Villacher Strasse 89"),
+    ("Lina\n> 2224 Trenerys gate 232\n> Apt. 342\n> TRONDHEIM", "2224 Trenerys gate 232\n> Apt. 342\n> TRONDHEIM"),
+])
+def test_more_address_shapes(detector: PiiDetector, text: str, value: str) -> None:
+    assert ("STREET_ADDRESS", value) in found(detector, text)
 
 
 def test_unknown_type_is_refused() -> None:

