@@ -10,7 +10,8 @@ lower. Lower-case names are taken only as a known first name followed by a known
 that are common in prose and also names ("May", "Will", "Hope") are kept out by spaCy's stop words,
 month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, ...) is not a name. A
 single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or more is
-kept (VETO_PAIRS off: the small model often calls a full name ORG, and vetoing cost recall).
+kept (the small model often calls a full name ORG, and dropping those cost recall). A lone word at
+a sentence's start must be a first name (capitalised surnames there are mostly ordinary words).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerRe
 PAIR_SCORE = 0.7
 SINGLE_SCORE = 0.5
 LOWER_PAIR_SCORE = 0.5
-VETO_PAIRS = False
-SINGLE_AT_SENTENCE_START = "first"  # a lone capitalised word at a sentence's start: "first" names only
 MAX_SINGLE_SURNAME_RANK = 10000
 MAX_SURNAME_RANK = 30000  # the rarer surnames of the census list are mostly ordinary words or typos
 _NOT_NAMES = set("""january february march april may june july august september october november december
@@ -100,8 +99,7 @@ class NameListRecognizer(LocalRecognizer):
                     and not _is_word(last, self._stop)):
                 found.append((pair.start(), pair.end(), LOWER_PAIR_SCORE))
         return [self._result(s, e, score) for s, e, score in found
-                if score < PAIR_SCORE and not any(s < ve and vs < e for vs, ve in vetoed) or score >= PAIR_SCORE
-                and not (VETO_PAIRS and any(s < ve and vs < e for vs, ve in vetoed))]
+                if score >= PAIR_SCORE or not any(s < ve and vs < e for vs, ve in vetoed)]
 
     def _judge(self, text: str, offset: int, group: list[Any]) -> list[tuple[int, int, float]]:
         key = lambda w: w.group().rstrip(".").lower().removesuffix("'s").removesuffix("’s")  # noqa: E731
@@ -116,8 +114,7 @@ class NameListRecognizer(LocalRecognizer):
         if len(full) == 1:
             w, name = full[0], key(full[0])
             at_start = regex.search(r"(?:\A|[.!?:\n\"“]\s*|\A[\s>|]*)\Z", text[:offset + w.start()]) is not None
-            known = name in self._first or (name in self._single_last and not (
-                at_start and SINGLE_AT_SENTENCE_START == "first"))
+            known = name in self._first or (name in self._single_last and not at_start)
             if not known:
                 return []
             possessive = len(w.group()) - len(w.group().removesuffix("'s").removesuffix("’s"))
