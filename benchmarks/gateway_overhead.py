@@ -1,21 +1,23 @@
 """Gateway overhead side by side: what each gateway adds to a request over calling the upstream directly.
 
-One run, one instant upstream (benchmarks/fast_upstream.py), one client (httpx AsyncClient), and six
+One run, one instant upstream (benchmarks/fast_upstream.py), one client (httpx AsyncClient), and seven
 targets whose rounds alternate so drift on a shared machine hits all alike:
   direct   the upstream itself
   litellm  LiteLLM's proxy (pinned, own venv under /tmp/hybridlm-bench, installed on first use)
   llm      hybridlm, model 'llm' (the tier forced: no routing)
+  redacted hybridlm, model 'llm', with personal-data redaction on (hybridlm's default; off for the
+           other targets, as the peers do none): what checking every message costs
   hybrid   hybridlm, model 'hybrid', heuristic router (a query it sends to the LLM tier)
   learned  hybridlm, model 'hybrid', learned router (trained by `hybridlm train router` on
            tests/data/routellm/mmlu unless --router-data; threshold 0 so every request still reaches
            the upstream after the router has scored it)
   support  hybridlm, model 'hybrid/support' (the support demo's intents, FAQ and flows; an angry
            message, so intent, FAQ and sentiment all run and the LLM tier answers)
-'llm' and 'hybrid' share one gateway process; 'learned' and 'support' have their own.
+'llm' and 'hybrid' share one gateway process; 'redacted', 'learned' and 'support' have their own.
 
 Run (from the repository root; about 2 x 6 x --seconds plus ~1 min start-up, more the first time):
   PYTHONPATH=$PWD/src HYBRIDLM_MODELS_DIR=/tmp/models python benchmarks/gateway_overhead.py --seconds 20
-Options: --clients 1 32, --rounds 4, --targets direct,litellm,llm,hybrid,learned,support, --json.
+Options: --clients 1 32, --rounds 4, --targets direct,litellm,llm,redacted,hybrid,learned,support, --json.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from harness import (
 )
 from machine import describe, print_table
 
-TARGETS = ("direct", "litellm", "llm", "hybrid", "learned", "support")
+TARGETS = ("direct", "litellm", "llm", "redacted", "hybrid", "learned", "support")
 HYBRIDLM = ("llm", "hybrid", "learned")  # the spec's latency and throughput targets apply to these
 TARGET_TEXT = {
     "added median": "added median <= 1 ms at 1 client",
@@ -96,6 +98,12 @@ def start_targets(stack: ExitStack, workdir: Path, keys: list[str], router_data:
         server = as_server("hybridlm", plain)
         targets += [Target("llm", "hybridlm, model llm (forced tier)", server, chat_body("llm", LLM_PROMPT)),
                     Target("hybrid", "hybridlm, hybrid, heuristic router", server, chat_body("hybrid", LLM_PROMPT))]
+    if "redacted" in keys:
+        progress("starting hybridlm (personal data redacted)")
+        gateway = start_hybridlm(workdir, "gw-redacted", gateway_config(upstream, redact=True))
+        stack.callback(stop, gateway.proc)
+        targets.append(Target("redacted", "hybridlm, model llm, personal data redacted",
+                              as_server("hybridlm redacted", gateway), chat_body("llm", LLM_PROMPT)))
     if "learned" in keys:
         router = {"kind": "learned", "artifact": str(learned_router(router_data)), "threshold": 0.0}
         progress("starting hybridlm (learned router)")

@@ -251,10 +251,13 @@ def support_settings() -> dict[str, Any]:
 
 
 def gateway_config(upstream: Server, router: dict[str, Any] | None = None,
-                   support: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The integration tests' hybrid config (embedded SmolLM2 + the upstream as tier 'llm')."""
+                   support: dict[str, Any] | None = None, redact: bool = False) -> dict[str, Any]:
+    """The integration tests' hybrid config (embedded SmolLM2 + the upstream as tier 'llm'). Personal-data
+    redaction (on by default in hybridlm) is off unless asked for: the peers compared do none, and its
+    cost is measured as a target of its own."""
     config: dict[str, Any] = hybrid_config(upstream.base_url)
     config["server"]["default_max_tokens"] = 8
+    config["privacy"] = {"redact": redact}
     if router:
         config["router"] = router
     if support:
