@@ -17,7 +17,14 @@ from hybridlm.models.base import GenerationParams
 from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.request import Caller, Request
 from tests.integration.commands import hybridlm, last_json
-from tests.integration.servers import FaultyUpstream, hybrid_config, start_faulty_upstream, start_gateway, stop
+from tests.integration.servers import (
+    FaultyUpstream,
+    Gateway,
+    hybrid_config,
+    start_faulty_upstream,
+    start_gateway,
+    stop,
+)
 
 REPLY = "one two three four"  # 4 tokens as the upstream counts them (and as a stream is estimated)
 PROMPT = "Analyze and compare these two plans step by step in detail, with the trade-offs."  # routed to the LLM
@@ -66,14 +73,20 @@ def burst(base_url: str, model: str) -> list[tuple[int, dict[str, Any]]]:
     return asyncio.run(run())
 
 
+def burst_through_gateway(upstream: FaultyUpstream, tmp_path: Path, when_exhausted: str,
+                          model: str) -> tuple[Gateway, list[tuple[int, dict[str, Any]]]]:
+    """A gateway with the budget, the burst through it, the gateway stopped (its log stays readable)."""
+    gateway = start_gateway(tmp_path / "gw", budget_config(upstream, when_exhausted))
+    try:
+        return gateway, burst(gateway.base_url, model)
+    finally:
+        stop(gateway.proc)
+
+
 @pytest.mark.parametrize("model", ["llm", "hybrid"])
 def test_refuse_answers_what_the_budget_fits_and_429_for_the_rest(slow_upstream: FaultyUpstream, tmp_path: Path,
                                                                   model: str) -> None:
-    gateway = start_gateway(tmp_path / "gw", budget_config(slow_upstream, "refuse"))
-    try:
-        results = burst(gateway.base_url, model)
-    finally:
-        stop(gateway.proc)
+    gateway, results = burst_through_gateway(slow_upstream, tmp_path, "refuse", model)
     served = [body for status, body in results if status == 200]
     refused = [body for status, body in results if status == 429]
     assert (len(served), len(refused)) == (10, 10), [status for status, _ in results]
@@ -94,11 +107,7 @@ def test_refuse_answers_what_the_budget_fits_and_429_for_the_rest(slow_upstream:
 @pytest.mark.parametrize("model", ["llm", "hybrid"])
 def test_degrade_lets_the_local_tier_answer_the_rest_marked(slow_upstream: FaultyUpstream, tmp_path: Path,
                                                            model: str) -> None:
-    gateway = start_gateway(tmp_path / "gw", budget_config(slow_upstream, "degrade"))
-    try:
-        results = burst(gateway.base_url, model)
-    finally:
-        stop(gateway.proc)
+    gateway, results = burst_through_gateway(slow_upstream, tmp_path, "degrade", model)
     assert [status for status, _ in results] == [200] * CONCURRENT
     meta = [body["hybridlm"] for _, body in results]
     remote = [m for m in meta if m["tier"] == "llm"]
