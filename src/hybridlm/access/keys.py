@@ -83,7 +83,7 @@ def _names(values: Sequence[str] | None) -> str | None:
 
 def _caller(row: sqlite3.Row) -> Caller:
     profiles, tiers = row["profiles"], row["tiers"]
-    return Caller(row["key_id"], row["name"], bool(row["admin"]), tenant=row["tenant"],
+    return Caller(row["key_id"], row["name"], bool(row["admin"]),
                   profiles=None if profiles is None else tuple(json.loads(profiles)),
                   tiers=None if tiers is None else tuple(json.loads(tiers)),
                   **{column: row[column] for column in LIMIT_COLUMNS})
