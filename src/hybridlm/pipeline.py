@@ -18,8 +18,8 @@ from functools import cached_property
 
 from hybridlm.access.permissions import check_allowed
 from hybridlm.access.rate_limits import RateLimits, estimated_tokens
-from hybridlm.executor import LLM_UNAVAILABLE, Executor
-from hybridlm.deployment import Deployment
+from hybridlm.executor import BUDGET_EXHAUSTED, LLM_UNAVAILABLE, Executor
+from hybridlm.deployment import NO_LLM, Deployment
 from hybridlm.errors import HybridLMError, MissingExtra
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams
@@ -110,7 +110,8 @@ class Pipeline(Deployment):
         trace.decision = plan.decision
         trace.tier = plan.decision.tier
         if isinstance(plan, Call) and plan.wants_llm and (reason := self.remote_unavailable(request.caller)):
-            trace.fallback, trace.fallback_reason, trace.tier = LLM_UNAVAILABLE, reason, self.local_tier
+            kind = LLM_UNAVAILABLE if reason == NO_LLM else BUDGET_EXHAUSTED
+            trace.fallback, trace.fallback_reason, trace.tier = kind, reason, self.local_tier
         return trace
 
     # running

@@ -88,6 +88,8 @@ def test_budget_exhausted_sends_routed_traffic_local(tmp_path: Path) -> None:
     assert first.tier == "llm"
     assert second.tier == "slm" and "over budget" in (second.fallback_reason or "")
     assert len(llm.history) == 1
+    explained = asyncio.run(pipeline.explain(Request(COMPLEX, "hybrid")))
+    assert (explained.tier, explained.fallback) == ("slm", "budget_exhausted")
 
 
 def test_profiles_and_model_names_resolve(tmp_path: Path) -> None:
