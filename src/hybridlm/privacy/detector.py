@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+import regex
+
 from hybridlm.config import PII_ENTITIES
 from hybridlm.errors import HybridLMError
 
@@ -76,13 +78,69 @@ def spacy_model_name() -> str:
     return names[0]
 
 
-def resolve_overlaps(findings: Sequence[Finding]) -> list[Finding]:
-    """The surest finding of each overlapping group (ties: the longer), sorted by position."""
+def resolve_overlaps(findings: Sequence[Finding], text: str | None = None) -> list[Finding]:
+    """The surest finding of each overlapping group (ties: the longer), sorted by position.
+
+    Given the text, a less sure finding that runs over the edge of a surer one of another type keeps its
+    words outside it ("Cindy Holinka Apt." against the address "Apt. 117 ..." keeps "Cindy Holinka"), when
+    the edge falls between words. (Against one of its own type it is dropped: trimming a name at another
+    name left the words next to names, "Producer" of "Producer James", as names.)"""
     kept: list[Finding] = []
     for f in sorted(findings, key=lambda f: (-f.score, f.start - f.end, f.start)):
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
+        if text is not None:
+            f = _trimmed(f, kept, text)
+        if f is not None and all(f.end <= k.start or f.start >= k.end for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: (f.start, f.end))
+
+
+def _trimmed(f: Finding, kept: Sequence[Finding], text: str) -> Finding | None:
+    """`f` without the part a kept finding covers at its start or end, or None if nothing sensible is left."""
+    start, end = f.start, f.end
+    for k in kept:
+        if k.entity == f.entity:
+            continue
+        if k.start <= start < k.end < end and not (text[k.end - 1].isalnum() and text[k.end].isalnum()):
+            start = k.end
+        if start < k.start < end <= k.end and not (text[k.start - 1].isalnum() and text[k.start].isalnum()):
+            end = k.start
+    if (start, end) == (f.start, f.end):
+        return f
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return Finding(f.entity, start, end, f.score) if end > start else None
+
+
+ECHO_SCORE = 0.45
+_CAPITALISED = regex.compile(r"(?<![\p{L}\d@.\-])\p{Lu}\p{Ll}[\p{Ll}\-]*(?![\p{L}\d@]|['’](?!s\b))")
+# A lone capitalised word joined to a lone name by "and" ("Marrero and Murphy"), not in a list of three
+# ("Davis, Reynolds and Williamson" is mostly a firm) and not before a number (a street: "Leon and Eyrarodda 66").
+_PAIRED = regex.compile(r"(?<![\p{L}\d@.\-][ ]?,[ ]?|[\p{L}\d@.\-])(\p{Lu}\p{Ll}[\p{Ll}’\-]*)[ ](?:and|&)[ ]"
+                        r"(\p{Lu}\p{Ll}[\p{Ll}’\-]*)(?![\p{L}\d@'’]|[ ]?,|[ ]\d)")
+
+
+def _person_echoes(text: str, findings: Sequence[Finding]) -> list[Finding]:
+    """PERSON for the other mentions of a found name's words ("Joakim Westgård ... starring Westgård"), and for
+    a lone capitalised word listed with a found name ("Eklund, Michael and Hodge"); not over other findings."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    persons = [f for f in findings if f.entity == "PERSON"]
+    if not persons:
+        return []
+    words = {w.group() for f in persons for w in _CAPITALISED.finditer(text, f.start, f.end)
+             if len(w.group()) > 2 and w.group().lower() not in STOP_WORDS}
+    taken = [(f.start, f.end) for f in findings]
+    free = lambda s, e: not any(a < e and s < b for a, b in taken)  # noqa: E731
+    echoes = [Finding("PERSON", w.start(), w.end(), ECHO_SCORE) for w in _CAPITALISED.finditer(text)
+              if w.group() in words and free(w.start(), w.end())]
+    spans = {(f.start, f.end) for f in persons}
+    for pair in _PAIRED.finditer(text):
+        for mine, other in ((1, 2), (2, 1)):
+            if pair.span(other) in spans and free(*pair.span(mine)) and pair.group(mine).lower() not in STOP_WORDS:
+                echoes.append(Finding("PERSON", *pair.span(mine), ECHO_SCORE))
+    return echoes
 
 
 class PiiDetector:
@@ -118,7 +176,10 @@ class PiiDetector:
                                  nlp_artifacts=artifacts, score_threshold=self.min_score)
         findings = [Finding(PRESIDIO_TO_OURS[r.entity_type], r.start, r.end, float(r.score)) for r in results
                     if PRESIDIO_TO_OURS.get(r.entity_type) in self.entities and r.score >= self.min_score]
-        return resolve_overlaps(findings)
+        findings = resolve_overlaps(findings, text)
+        if "PERSON" in self.entities and ECHO_SCORE >= self.min_score:
+            findings = resolve_overlaps(findings + _person_echoes(text, findings), text)
+        return findings
 
 
 _shared: tuple[Any, threading.Lock] | None = None
