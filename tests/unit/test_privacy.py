@@ -82,6 +82,9 @@ def test_the_engine_is_shared_and_lean(detector: PiiDetector) -> None:
     ("The comedy was directed by Joakim Westgård and starring Westgård himself.", "Westgård"),
     # paired with a found name
     ("Is there a better crafted pop song? Marrero and Murphy were precision engineers.", "Marrero"),
+    # in a list of found names, and a speaker label next to a found one
+    ("They had six children: Romi, Erik, Amy, Nathaniel, Donald and Sue.", "Romi"),
+    ("Halldór: What a wife.\nMatthew: Remember what she said.", "Halldór"),
 ])
 def test_names_from_the_census_lists(detector: PiiDetector, text: str, value: str) -> None:
     assert ("PERSON", value) in found(detector, text)

