@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridlm.config import Config
 from hybridlm.failures import APIError
@@ -15,11 +16,15 @@ from hybridlm.pipeline import Pipeline, RequestFailed
 from hybridlm.plugins import load_checked_config
 from hybridlm.request import Request
 from hybridlm.server.results import rejected
-from hybridlm.targets import HYBRID, RAG
+from hybridlm.targets import AGENT, HYBRID, RAG
 from hybridlm.tools.protocol import ToolRequestError, parse_response_format, parse_tools
 from hybridlm.types import Message, ToolCall, Trace
 
+if TYPE_CHECKING:
+    from hybridlm.agents.step_record import Observer
+
 ENDPOINT = "python"
+TASK_MAX_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,24 @@ class HybridLM:
     def ask(self, question: str, **kwargs: Any) -> ChatResult:
         """A grounded answer from the ingested documents, with sources and its fact-check in `route['rag']`."""
         return self.chat(question, model=f"{HYBRID}/{RAG}", **kwargs)
+
+    async def arun(self, task: str, files: Sequence[str | Path] = (), documents: Mapping[str, str] | None = None,
+                   max_tokens: int = TASK_MAX_TOKENS, observer: Observer | None = None) -> ChatResult:
+        """A task over documents (`files` read as text, Markdown, HTML or PDF, or `documents` by name): the LLM
+        plans it, local workers do the steps, the LLM writes the answer; every part is in `trace.steps`.
+
+        Raises DocumentError for a file that cannot be read, RequestFailed as `achat` does."""
+        from hybridlm.rag.readers import read_text
+
+        named = {Path(f).name: await asyncio.to_thread(read_text, Path(f)) for f in files}
+        named.update(documents or {})
+        request = Request(as_messages(task), f"{HYBRID}/{AGENT}", GenerationParams(max_tokens=max_tokens), ENDPOINT,
+                          documents=tuple(named.items()), observer=observer)
+        answer = await self.pipeline.run(request)
+        return ChatResult(answer.completion.text, answer.trace)
+
+    def run(self, task: str, **kwargs: Any) -> ChatResult:
+        return self._loop.run_until_complete(self.arun(task, **kwargs))
 
     def close(self) -> None:
         self._loop.run_until_complete(self.pipeline.aclose())

@@ -228,6 +228,28 @@ class BudgetsConfig(BaseModel):
         return name
 
 
+class AgentsConfig(BaseModel):
+    """Tasks (`hybridlm run`, `HybridLM.run`, `hybrid/agent`): the LLM plans, local workers do the steps, the LLM
+    writes the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_steps: int = Field(12, ge=1, le=64, description="A plan with more steps than this is sent back.")
+    max_replans: int = Field(2, ge=0, le=5, description="Times an invalid plan goes back to its planner, with "
+                             "what is wrong.")
+    step_timeout_s: float = Field(60.0, gt=0, description="Seconds one attempt of one step may take.")
+    step_retries: int = Field(1, ge=0, le=5, description="Attempts after the first when a step fails or times out.")
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="A local step less sure than this is done "
+                                  "again by the LLM.")
+    concurrency: int = Field(4, ge=1, le=32, description="Steps of one task run at the same time.")
+    budget_usd: float | None = Field(None, gt=0, description="What one task may spend; once spent, no new step "
+                                     "starts and the local tier writes the answer from what was done.")
+    budget_tokens: int | None = Field(None, gt=0, description="Tokens one task may use, counted like budget_usd.")
+    local_planning: bool = Field(True, description="A task the router scores below its threshold is planned by "
+                                 "the local model (the LLM plans if that plan stays invalid).")
+    shrink_tokens: int = Field(1500, gt=0, description="The most a step's results may take in the LLM's final "
+                               "prompt; longer ones are narrowed to what the task asks.")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_dir: Path | None = None
@@ -245,6 +267,7 @@ class Config(BaseModel):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:

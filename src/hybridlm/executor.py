@@ -19,7 +19,7 @@ from hybridlm.models.wrappers.fallback import Fallback
 from hybridlm.models.wrappers.shadow import SendShadow, Shadowed
 from hybridlm.privacy.placeholders import Redaction
 from hybridlm.privacy.redacting import Redacting
-from hybridlm.plans import Call, Canned, Draft, Grounded, Plan
+from hybridlm.plans import Call, Canned, Draft, Grounded, Orchestrated, Plan
 from hybridlm.request import Caller, Request
 from hybridlm.types import Chunk, Completion, Decision, Message, ToolCallDelta, Usage
 
@@ -98,6 +98,10 @@ class Executor:
             return self._canned(plan, request, ledger), plan.decision
         if isinstance(plan, Draft):
             return await self._draft(plan, request, ledger)
+        if isinstance(plan, Orchestrated):
+            from hybridlm.agents.runner import TaskRunner
+
+            return await TaskRunner(self).run(plan, request, ledger)
         messages = plan.messages or request.messages
         answer = await self._for_call(plan, ledger, shadow, request.caller).complete(messages, request.params)
         if isinstance(plan, Grounded) and plan.check:

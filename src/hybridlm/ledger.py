@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hybridlm.types import Usage
 
 if TYPE_CHECKING:
+    from hybridlm.agents.step_record import StepRecord
     from hybridlm.privacy.placeholders import Redaction
 
 
@@ -30,6 +31,8 @@ class Ledger:
     fallback: str | None = None
     fallback_reason: str | None = None
     redaction: Redaction | None = None  # the request's placeholders, shared by all its calls to remote tiers
+    steps: list[StepRecord] = field(default_factory=list)  # a task's planning, steps and answer, in order
+    baseline: Usage | None = None  # a task: what sending it all to the LLM would have used
 
     def add(self, spend: Spend) -> None:
         self.spends.append(spend)
@@ -43,6 +46,7 @@ class Ledger:
 
     def served(self) -> tuple[str | None, Usage]:
         """The model that answered and what the answering tier's calls used (a draft's, if escalated, is not
-        the answer's usage, though it is in the cost)."""
+        the answer's usage, though it is in the cost). A task's usage is all of its calls'."""
         mine = [s for s in self.spends if s.tier == self.tier]
-        return (mine[-1].model if mine else None), sum((s.usage for s in mine), Usage())
+        counted = self.spends if self.steps else mine
+        return (mine[-1].model if mine else None), sum((s.usage for s in counted), Usage())

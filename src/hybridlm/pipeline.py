@@ -195,7 +195,9 @@ class Pipeline(Deployment):
         trace.cost_usd = ledger.cost_usd
         remote = self.remote_tier
         price = self.config.tiers[remote].price if remote else None
-        trace.baseline_cost_usd = price.cost(trace.usage.prompt_tokens, trace.usage.completion_tokens) if price else 0.0
+        baseline = ledger.baseline or trace.usage
+        trace.baseline_cost_usd = price.cost(baseline.prompt_tokens, baseline.completion_tokens) if price else 0.0
+        trace.steps = [r.as_dict(self.config.server.store_text) for r in ledger.steps]
         trace.fallback, trace.fallback_reason = ledger.fallback, ledger.fallback_reason
         if ledger.redaction is not None:
             trace.redactions = ledger.redaction.counts()

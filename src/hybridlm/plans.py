@@ -57,4 +57,15 @@ class Grounded(Call):
     check: bool = True
 
 
-Plan = Canned | Call | Draft  # Grounded is a Call
+@dataclass(frozen=True)
+class Orchestrated:
+    """A task (`hybridlm run`, `hybrid/agent`): planned into worker steps, the steps run, the answer written from
+    their results. `decision.tier` answers; `local_only`: a rule keeps every part of it on this machine."""
+
+    decision: Decision
+    task: str
+    documents: tuple[tuple[str, str], ...] = ()  # (name, text)
+    local_only: bool = False
+
+
+Plan = Canned | Call | Draft | Orchestrated  # Grounded is a Call

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hybridlm.models.base import GenerationParams
 from hybridlm.types import Message
+
+if TYPE_CHECKING:
+    from hybridlm.agents.step_record import Observer
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,5 @@ class Request:
     conversation: str | None = None  # support flows keep their state per conversation
     profile: str | None = None  # an endpoint's own profile (e.g. summaries), instead of the one `model` names
     caller: Caller | None = None  # None when the gateway runs without keys, and for the CLI and the Python API
+    documents: tuple[tuple[str, str], ...] = ()  # a task's documents (name, text), for `hybrid/agent`
+    observer: Observer | None = None  # told of each part of a task as it starts and ends (`hybridlm run`)

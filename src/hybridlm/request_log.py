@@ -94,6 +94,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX requests_key_ts ON requests(key_id, ts);
         """,
     ),
+    (
+        "005_steps",
+        """
+        ALTER TABLE requests ADD COLUMN steps TEXT;
+        """,
+    ),
 ]
 
 COLUMNS = (
@@ -101,7 +107,7 @@ COLUMNS = (
     "score", "threshold", "reason", "routed_tier", "prompt_tokens", "completion_tokens", "cost_usd",
     "baseline_cost_usd", "latency_ms", "status", "http_status", "fallback", "fallback_reason", "error",
     "error_code", "prompt_preview", "prompt", "answer", "shadow_of", "grounding",
-    "key_id", "redactions",
+    "key_id", "redactions", "steps",
 )
 SCHEMA = Schema("request log", MIGRATIONS)
 INSERT_REQUEST = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -168,6 +174,7 @@ def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
         trace.prompt_text, trace.answer_text, trace.shadow_of,
         json.dumps(trace.grounding.summary()) if trace.grounding is not None else None,
         trace.key_id, json.dumps(trace.redactions) if trace.redactions else None,
+        json.dumps(trace.steps) if trace.steps else None,
     )
 
 

@@ -1,5 +1,5 @@
 """What a request's `model` field asks for: `hybrid` (route), `hybrid/<profile>` (route with that
-profile's threshold), the built-in profiles `hybrid/support` and `hybrid/rag`, or one tier by its
+profile's threshold), the built-in profiles `hybrid/support`, `hybrid/rag` and `hybrid/agent`, or one tier by its
 name or its model's name (forced, no routing)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from hybridlm.models.base import ChatBackend
 HYBRID = "hybrid"
 SUPPORT = "support"
 RAG = "rag"
-BUILT_IN_PROFILES = (SUPPORT, RAG)
+AGENT = "agent"
+BUILT_IN_PROFILES = (SUPPORT, RAG, AGENT)
 
 
 class UnknownModel(HybridLMError):

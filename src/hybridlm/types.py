@@ -153,6 +153,7 @@ class Trace:
     grounding: Evidence | None = None  # what the answer was grounded on and how its check went
     key_id: str | None = None  # the API key the request came with
     redactions: dict[str, int] = field(default_factory=dict)  # personal data replaced before a remote tier, by type
+    steps: list[dict[str, Any]] = field(default_factory=list)  # a task's planning, steps and answer (StepRecord.as_dict)
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0
@@ -175,4 +176,5 @@ class Trace:
             "baseline_cost_usd": round(self.baseline_cost_usd, 10),
             "latency_ms": round(self.latency_ms, 2),
             **({"rag": self.grounding.as_dict()} if self.grounding is not None else {}),
+            **({"steps": self.steps} if self.steps else {}),
         }

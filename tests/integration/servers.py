@@ -93,19 +93,19 @@ def _start_test_server(workdir: Path, module: str, *args: str) -> tuple[subproce
     return proc, port
 
 
-def start_scripted_upstream(workdir: Path, script: list[dict[str, str]]) -> Upstream:
-    """`tests.integration.scripted_upstream`: an OpenAI-compatible server that says what it is told."""
-    script_file = workdir / f"script-{len(list(workdir.glob('script-*.json')))}.json"
-    script_file.write_text(json.dumps(script))
-    return Upstream(*_start_test_server(workdir, "scripted_upstream", "--script", str(script_file)))
-
-
 @dataclass
 class RecordingUpstream(Upstream):
-    """`tests.integration.recording_upstream`: echoes the last user message and keeps every body it got."""
+    """An upstream that keeps every body it got (`GET /recorded`)."""
 
     def recorded(self) -> list[dict[str, Any]]:
         return list(httpx.get(f"http://{LOOPBACK}:{self.port}/recorded", timeout=5).json())
+
+
+def start_scripted_upstream(workdir: Path, script: list[dict[str, Any]]) -> RecordingUpstream:
+    """`tests.integration.scripted_upstream`: an OpenAI-compatible server that says what it is told."""
+    script_file = workdir / f"script-{len(list(workdir.glob('script-*.json')))}.json"
+    script_file.write_text(json.dumps(script))
+    return RecordingUpstream(*_start_test_server(workdir, "scripted_upstream", "--script", str(script_file)))
 
 
 def start_recording_upstream(workdir: Path) -> RecordingUpstream:

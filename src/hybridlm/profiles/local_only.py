@@ -16,7 +16,7 @@ from functools import cached_property
 from hybridlm.config import LocalOnlyRules
 from hybridlm.deployment import Deployment
 from hybridlm.failures import APIError
-from hybridlm.plans import Call, Canned, Draft, Plan
+from hybridlm.plans import Call, Canned, Draft, Orchestrated, Plan
 from hybridlm.profiles.base import Profile
 from hybridlm.request import Request
 from hybridlm.routing.base import message_text
@@ -61,6 +61,8 @@ class LocalOnly:
                            reason=f"local-only: {rule} (the router said: {plan.decision.reason})")
         if isinstance(plan, Draft):
             return Call(decision)  # the draft is the answer: there is nowhere to escalate to
+        if isinstance(plan, Orchestrated):
+            return replace(plan, decision=decision, local_only=True)  # planned, done and answered here
         return replace(plan, decision=decision, wants_llm=False)
 
     def _matched(self, request: Request, plan: Plan) -> str | None:
@@ -68,7 +70,7 @@ class LocalOnly:
         caller = request.caller
         if caller is not None and caller.tiers is not None and self.d.remote_tier not in caller.tiers:
             return f"key '{caller.name}' may not use tier '{self.d.remote_tier}'"
-        texts = [message_text(m) for m in request.messages]
+        texts = [*(message_text(m) for m in request.messages), *(text for _, text in request.documents)]
         for name, rules in self._rules(request):
             intent = plan.decision.labels.get("intent")
             if intent is not None and intent in rules.intents:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hybridlm.deployment import Deployment
+from hybridlm.profiles.agent import AgentProfile
 from hybridlm.profiles.base import Profile
 from hybridlm.profiles.local_only import LocalOnly
 from hybridlm.profiles.rag import RagProfile
@@ -17,7 +18,7 @@ from hybridlm.profiles.summary import SUMMARY, SummaryProfile
 from hybridlm.profiles.support import SupportProfile
 from hybridlm.profiles.tools import ToolsProfile
 from hybridlm.routing.tools import TOOLS
-from hybridlm.targets import RAG, SUPPORT
+from hybridlm.targets import AGENT, RAG, SUPPORT
 
 ROUTED = "routed"
 
@@ -27,6 +28,7 @@ PROFILES: dict[str, Callable[[Deployment], Profile]] = {
     SUPPORT: SupportProfile,
     RAG: RagProfile,
     SUMMARY: SummaryProfile,
+    AGENT: AgentProfile,
 }
 
 POLICIES: list[Callable[[Profile, Deployment], Profile]] = [LocalOnly]

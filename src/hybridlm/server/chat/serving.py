@@ -37,7 +37,7 @@ from hybridlm.server.results import JSONResult, PipelineService, error_result
 from hybridlm.types import Message
 
 ENDPOINT = "/v1/chat/completions"
-PASSTHROUGH_EXCLUDE = {"stream_options", "user", "conversation_id"}
+PASSTHROUGH_EXCLUDE = {"stream_options", "user", "conversation_id", "documents"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class ChatRequest:
     messages: list[Message]
     tools: ToolRequest | None
     response_format: ResponseFormat | None
+    documents: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -98,7 +99,21 @@ def parse_request(raw: bytes) -> ChatRequest:
         param = "tools" if tools is not None and response_format is None else "response_format"
         raise APIError(400, f"'{param}' has a schema the local model cannot follow: {err}", code="invalid_schema",
                        param=param) from None
-    return ChatRequest(request, messages, tools, response_format)
+    return ChatRequest(request, messages, tools, response_format, _documents((request.model_extra or {}).get("documents")))
+
+
+def _documents(value: Any) -> tuple[tuple[str, str], ...]:
+    """`documents` (for `hybrid/agent`): a list of {"name", "text"} with distinct names."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(d, dict) and isinstance(d.get("name"), str)
+                                              and d["name"].strip() and isinstance(d.get("text"), str) for d in value):
+        raise APIError(400, "'documents' must be a list of objects with a 'name' and a 'text' (strings)",
+                       code="invalid_value", param="documents")
+    names = [d["name"] for d in value]
+    if len(set(names)) != len(names):
+        raise APIError(400, "'documents' has two documents of the same name", code="invalid_value", param="documents")
+    return tuple((d["name"], d["text"]) for d in value)
 
 
 class ChatService(PipelineService):
@@ -122,7 +137,8 @@ class ChatService(PipelineService):
         body = chat.body
         conversation = (body.model_extra or {}).get("conversation_id")
         request = Request(chat.messages, body.model, self._params(chat), ENDPOINT,
-                          str(conversation) if conversation is not None else None, caller=caller)
+                          str(conversation) if conversation is not None else None, caller=caller,
+                          documents=chat.documents)
         try:
             if body.stream:
                 stream = await self.pipeline.run_stream(request)

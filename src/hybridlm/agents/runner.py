@@ -1,0 +1,282 @@
+"""Carries out a task: plan it, run the plan's steps (independent ones at the same time), and have the LLM
+write the answer from their results.
+
+Each step runs with a timeout and retries; a model step whose output fails validation on the local tier, or
+that is less sure than `agents.min_confidence`, is done again by the LLM. A failed step's dependants are
+skipped and the answer is told what is missing. Every call goes through the executor's stacks (priced,
+redacted before a remote tier, within the tiers' and the key's budgets); the task's own budget stops new
+steps once spent, and the local tier then writes the answer from what was done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from graphlib import TopologicalSorter
+from importlib.util import find_spec
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ValidationError
+
+from hybridlm.agents.planner import Ask, Planner
+from hybridlm.agents.step_record import Observer, StepRecord
+from hybridlm.agents.task_plan import Step, TaskPlan, resolve_inputs
+from hybridlm.agents.workers import CallTier, StepContext, Worker, WorkerFailed, available_workers
+from hybridlm.ledger import Ledger
+from hybridlm.models.base import BackendError, GenerationParams, estimate_tokens
+from hybridlm.models.registry import on_device
+from hybridlm.models.wrappers.budget import OVER_BUDGET
+from hybridlm.plans import Orchestrated
+from hybridlm.privacy.placeholders import Redaction
+from hybridlm.request import Request
+from hybridlm.types import Completion, Decision, Message, Usage
+
+if TYPE_CHECKING:
+    from hybridlm.executor import Executor
+
+TASK_BUDGET = "task_budget"
+ANSWER_INSTRUCTIONS = ("You answer a task from the results of steps that workers did on its documents. Use only "
+                       "these results; keep every figure and name exactly as they give it; say what is missing if "
+                       "a step was not done. Answer directly, without describing the steps.")
+
+
+class TaskRunner:
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.d = executor.d
+        self.config = executor.d.config.agents
+
+    async def run(self, plan: Orchestrated, request: Request, ledger: Ledger) -> tuple[Completion, Decision]:
+        documents = dict(plan.documents)
+        workers = await asyncio.to_thread(available_workers, self.d)
+        if ledger.redaction is None and any(self.d.redacts(t) for t in self.d.backends):
+            ledger.redaction = Redaction()  # one set of placeholders for all the task's calls
+        local, remote = self.d.local_tier, None if plan.local_only else self.d.remote_tier
+        observe = request.observer or (lambda _: None)
+        planners = [(t, self._on_device(t)) for t in self._planning_tiers(plan, local, remote)]
+        planner = Planner(self.config, workers, self._asking(request, ledger))
+        task_plan = await planner.plan(plan.task, documents, planners, ledger.steps, observe)
+        outputs = await self._run_steps(task_plan, workers, documents, request, ledger, local, remote, observe)
+        answer = await self._answer(plan, task_plan, outputs, request, ledger, local, remote, observe)
+        ledger.baseline = Usage(estimate_tokens(plan.task + "".join(documents.values())), answer.usage.completion_tokens)
+        return answer, self._decision(plan, ledger)
+
+    def _on_device(self, tier: str) -> bool:
+        return on_device(self.d.config.tiers[tier].backend)
+
+    def _planning_tiers(self, plan: Orchestrated, local: str, remote: str | None) -> list[str]:
+        """The LLM plans, unless there is none or the router scored the task below its threshold: then the
+        local model does, with the LLM behind it."""
+        if remote is None:
+            return [local]
+        simple = plan.decision.score is not None and plan.decision.score < (plan.decision.threshold or 0.0)
+        return [local, remote] if simple and self.config.local_planning else [remote]
+
+    def _asking(self, request: Request, ledger: Ledger) -> Ask:
+        async def ask(tier: str, messages: list[Message], params: GenerationParams, part: Ledger) -> Completion:
+            part.redaction = ledger.redaction
+            try:
+                return await self.executor.paid(tier, part, request.caller).complete(messages, params)
+            finally:
+                ledger.spends.extend(part.spends)
+
+        return ask
+
+    # the steps
+    async def _run_steps(self, task_plan: TaskPlan, workers: Mapping[str, Worker], documents: Mapping[str, str],
+                         request: Request, ledger: Ledger, local: str, remote: str | None,
+                         observe: Observer) -> dict[str, BaseModel]:
+        dependencies = task_plan.dependencies()
+        steps = {s.id: s for s in task_plan.steps}
+        records = {s.id: StepRecord(s.id, "step", s.worker, sorted(dependencies[s.id])) for s in task_plan.steps}
+        ledger.steps.extend(records[i] for i in task_plan.order())
+        outputs: dict[str, BaseModel] = {}
+        sorter = TopologicalSorter(dependencies)
+        sorter.prepare()
+        gate = asyncio.Semaphore(self.config.concurrency)
+        running: dict[asyncio.Task[BaseModel | None], str] = {}
+
+        async def step_task(step: Step, record: StepRecord) -> BaseModel | None:
+            async with gate:
+                return await self._step(step, workers[step.worker], record, documents, outputs, request, ledger,
+                                        local, remote, observe)
+
+        try:
+            while sorter.is_active():
+                for step_id in sorter.get_ready():
+                    record = records[step_id]
+                    unmet = [d for d in dependencies[step_id] if d not in outputs]
+                    why = (f"needs {', '.join(unmet)}, which did not finish" if unmet else self._budget_spent(ledger))
+                    if why is not None:
+                        record.status, record.note = "skipped", why
+                        observe(record)
+                        sorter.done(step_id)
+                        continue
+                    running[asyncio.create_task(step_task(steps[step_id], record))] = step_id
+                if not running:
+                    continue
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    step_id = running.pop(finished)
+                    if (output := finished.result()) is not None:
+                        outputs[step_id] = output
+                    sorter.done(step_id)
+        finally:
+            for unfinished in running:
+                unfinished.cancel()
+        return outputs
+
+    async def _step(self, step: Step, worker: Worker, record: StepRecord, documents: Mapping[str, str],
+                    outputs: Mapping[str, BaseModel], request: Request, ledger: Ledger, local: str,
+                    remote: str | None, observe: Observer) -> BaseModel | None:
+        """The step's output, or None when it failed (said in its record)."""
+        record.started = time.time()
+        record.tier = local
+        observe(record)
+        part = Ledger(redaction=ledger.redaction)
+        try:
+            inputs = worker.input.model_validate(resolve_inputs(step, outputs, documents))
+        except ValidationError as err:
+            problem = err.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            return self._failed(record, part, ledger, observe, f"its inputs are not valid: {where}: {problem['msg']}")
+        record.inputs = inputs.model_dump(mode="json")
+        tiers = [local, remote] if worker.kind == "model" and remote is not None else [local]
+        kept: BaseModel | None = None  # a local output the LLM was asked to improve on
+        problem = ""
+        for tier in tiers:
+            if tier != local and (spent := self._budget_spent(ledger, part)) is not None:
+                record.note = f"{record.note}; not escalated: {spent}" if record.note else spent
+                break
+            context = StepContext(self.d, tier, self._on_device(tier), self._calling(tier, part, request))
+            for _ in range(1 + self.config.step_retries):
+                record.attempts += 1
+                try:
+                    async with asyncio.timeout(self.config.step_timeout_s):
+                        produced = await worker.run(inputs, context)
+                    output = worker.output.model_validate(produced.model_dump())
+                except TimeoutError:
+                    problem = f"timed out after {self.config.step_timeout_s:g} s"
+                    continue
+                except ValidationError as err:
+                    problem = f"its output is not valid: {err.errors()[0]['msg']}"
+                    continue
+                except WorkerFailed as err:
+                    problem = str(err)
+                    continue
+                except BackendError as err:
+                    problem = err.message
+                    if err.kind in (OVER_BUDGET, "invalid_request"):
+                        break
+                    continue
+                confidence = getattr(output, "confidence", None)
+                if tier == local and tier != tiers[-1] and confidence is not None \
+                        and confidence < self.config.min_confidence:
+                    kept, problem = output, f"confidence {confidence:.2f} < {self.config.min_confidence:.2f}"
+                    break
+                return self._succeeded(record, part, ledger, observe, output, escalated=tier != local)
+            if tier != tiers[-1]:
+                record.escalated = True
+                record.note = f"{problem} on {tier}: done again by {tiers[-1]}"
+        if kept is not None:  # the LLM could not do better: the local output stands
+            record.note = f"{record.note}; the LLM failed ({problem}), the local output is kept"
+            return self._succeeded(record, part, ledger, observe, kept, escalated=False)
+        return self._failed(record, part, ledger, observe, problem)
+
+    def _calling(self, tier: str, part: Ledger, request: Request) -> CallTier:
+        async def call(messages: list[Message], params: GenerationParams) -> Completion:
+            return await self.executor.paid(tier, part, request.caller).complete(messages, params)
+
+        return call
+
+    @staticmethod
+    def _succeeded(record: StepRecord, part: Ledger, ledger: Ledger, observe: Observer, output: BaseModel,
+                   escalated: bool) -> BaseModel:
+        record.status, record.output, record.escalated = "ok", output.model_dump(mode="json"), escalated
+        TaskRunner._settle(record, part, ledger, observe)
+        return output
+
+    @staticmethod
+    def _failed(record: StepRecord, part: Ledger, ledger: Ledger, observe: Observer, error: str) -> None:
+        record.status, record.error = "failed", error
+        TaskRunner._settle(record, part, ledger, observe)
+        return None
+
+    @staticmethod
+    def _settle(record: StepRecord, part: Ledger, ledger: Ledger, observe: Observer) -> None:
+        record.settle(part)
+        ledger.spends.extend(part.spends)
+        observe(record)
+
+    def _budget_spent(self, ledger: Ledger, *more: Ledger) -> str | None:
+        """Why the task may not spend more (its own budget is used up), or None."""
+        spends = [s for x in (ledger, *more) for s in x.spends]
+        cost = sum(s.cost_usd for s in spends)
+        tokens = sum(s.usage.total_tokens for s in spends)
+        if self.config.budget_usd is not None and cost >= self.config.budget_usd:
+            return f"the task's budget of ${self.config.budget_usd:g} is spent (${cost:.6f})"
+        if self.config.budget_tokens is not None and tokens >= self.config.budget_tokens:
+            return f"the task's budget of {self.config.budget_tokens} tokens is spent ({tokens})"
+        return None
+
+    # the answer
+    async def _answer(self, plan: Orchestrated, task_plan: TaskPlan, outputs: Mapping[str, BaseModel],
+                      request: Request, ledger: Ledger, local: str, remote: str | None,
+                      observe: Observer) -> Completion:
+        record = StepRecord("answer", "answer", depends_on=[s.id for s in task_plan.steps])
+        ledger.steps.append(record)
+        tier = remote or local
+        if remote is not None and (spent := self._budget_spent(ledger)) is not None:
+            tier = local
+            ledger.note_fallback(TASK_BUDGET, f"{spent}: the local tier answers from the steps done")
+        observe(record)
+        results = await asyncio.to_thread(self._results, plan.task, task_plan, outputs, ledger.steps)
+        record.inputs = {"results": results}
+        messages = [{"role": "system", "content": ANSWER_INSTRUCTIONS},
+                    {"role": "user", "content": f"Task: {plan.task}\n\nResults of the steps:\n{results}"}]
+        part = Ledger(redaction=ledger.redaction)
+        try:
+            answer = await self.executor.routed(tier, part, caller=request.caller).complete(messages, request.params)
+        except BaseException:
+            self._failed(record, part, ledger, observe, "the answer could not be written")
+            ledger.tier = part.tier
+            raise
+        if part.fallback:
+            ledger.note_fallback(part.fallback, part.fallback_reason or "")
+        ledger.tier = part.tier
+        record.output = {"answer": answer.text}
+        record.status = "ok"
+        self._settle(record, part, ledger, observe)
+        return answer
+
+    def _results(self, task: str, task_plan: TaskPlan, outputs: Mapping[str, BaseModel],
+                 records: list[StepRecord]) -> str:
+        """What the steps found, one line each, in the plan's order, narrowed to what bears on the task when
+        longer than `agents.shrink_tokens`."""
+        by_id = {r.id: r for r in records if r.kind == "step"}
+        lines = []
+        for step in task_plan.steps:
+            head = f"[{step.id}] {step.worker}({json.dumps(step.inputs, ensure_ascii=False)})"
+            if step.id in outputs:
+                lines.append(f"{head}: {json.dumps(outputs[step.id].model_dump(mode='json'), ensure_ascii=False)}")
+            else:
+                record = by_id[step.id]
+                lines.append(f"{head}: not done ({record.error or record.note})")
+        text = "\n".join(lines)
+        if estimate_tokens(text) <= self.config.shrink_tokens or find_spec("sentence_transformers") is None:
+            return text
+        from hybridlm.shrinking import ContextShrinker
+
+        return ContextShrinker.shared().select(task, [("results", text)], self.config.shrink_tokens).render()
+
+    def _decision(self, plan: Orchestrated, ledger: Ledger) -> Decision:
+        steps = [r for r in ledger.steps if r.kind == "step"]
+        done_here = sum(1 for r in steps if r.status == "ok" and r.tier == self.d.local_tier)
+        plans = [r for r in ledger.steps if r.kind == "plan"]
+        planned_by = next((r.tier for r in plans if r.status == "ok"), None)
+        reason = (f"agent: planned by {planned_by} in {len(plans)} attempt{'s' * (len(plans) != 1)}; "
+                  f"{done_here} of {len(steps)} steps done locally; answer by {ledger.tier}")
+        return replace(plan.decision, tier=ledger.tier or plan.decision.tier, reason=reason)
