@@ -126,7 +126,7 @@ def _problems(plan: TaskPlan, workers: Mapping[str, Worker], documents: Sequence
                             f"(workers: {', '.join(sorted(workers))})")
             continue
         problems.extend(_input_problems(step, worker, workers, by_id, documents))
-    if not problems:
+    if not twice:
         try:
             plan.order()
         except CycleError as err:
