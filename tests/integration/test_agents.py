@@ -198,7 +198,7 @@ def test_bad_documents_are_refused_in_openai_shape(agent_gateway: Gateway) -> No
 
 def test_an_invalid_plan_goes_back_to_the_planner_with_its_problems(planner: RecordingUpstream) -> None:
     with HybridLM(parse_config(_config(planner))) as hybrid:
-        result = hybrid.run(REPLAN, documents=REPORTS)
+        result = hybrid.run(REPLAN)
     steps = _steps(result.trace.steps)
     assert steps["plan-1"]["status"] == "invalid" and steps["plan-2"]["status"] == "ok"
     assert "'crystal_ball', which does not exist" in steps["plan-1"]["error"]
@@ -225,7 +225,7 @@ def test_invalid_or_unsure_local_output_is_done_again_by_the_llm(planner: Upstre
 def test_a_step_that_times_out_fails_and_its_dependants_are_skipped(planner: RecordingUpstream,
                                                                    test_workers: None) -> None:
     with HybridLM(parse_config(_config(planner, step_timeout_s=0.3, step_retries=1))) as hybrid:
-        result = hybrid.run(TIMEOUT, documents=REPORTS)
+        result = hybrid.run(TIMEOUT)
     steps = _steps(result.trace.steps)
     assert steps["s1"]["status"] == "failed" and steps["s1"]["attempts"] == 2
     assert steps["s1"]["error"] == "timed out after 0.3 s"
@@ -239,7 +239,7 @@ def test_a_task_budget_spent_midway_stops_new_steps_and_the_local_tier_answers(p
                                                                               test_workers: None) -> None:
     # at the test prices the plan costs $0.000275; s1, escalated to the LLM, takes the task to $0.00044
     with HybridLM(parse_config(_config(planner, budget_usd=0.0004))) as hybrid:
-        result = hybrid.run(BUDGET, documents=REPORTS)
+        result = hybrid.run(BUDGET, documents={"emea.md": REPORTS["emea.md"]})
     steps = _steps(result.trace.steps)
     assert steps["plan-1"]["cost_usd"] < 0.0004
     assert steps["s1"]["status"] == "ok" and steps["s1"]["tier"] == "llm"

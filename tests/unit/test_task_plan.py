@@ -18,12 +18,12 @@ from hybridlm.agents.workers import WORKERS, load_workers, worker
 from hybridlm.tools.grammar import response_grammar
 from hybridlm.tools.protocol import ResponseFormat
 
-DOCUMENTS = ["emea.md", "apac.md"]
+DOCUMENTS = ["emea.md"]
 
 
-def problems(plan: dict[str, Any] | str) -> list[str]:
+def problems(plan: dict[str, Any] | str, documents: list[str] = DOCUMENTS) -> list[str]:
     try:
-        parse_plan(plan if isinstance(plan, str) else json.dumps(plan), load_workers(), DOCUMENTS, max_steps=4)
+        parse_plan(plan if isinstance(plan, str) else json.dumps(plan), load_workers(), documents, max_steps=4)
     except PlanInvalid as err:
         return err.problems
     return []
@@ -65,14 +65,22 @@ def test_what_is_wrong_with_a_plan_is_said(plan: dict[str, Any] | str, expected:
     assert any(expected in p for p in found), found
 
 
+def test_a_plan_that_leaves_a_document_unread_is_sent_back() -> None:
+    plan = {"steps": [step("a", "sentiment", text="@emea.md")]}
+    assert problems(plan) == []
+    assert problems(plan, ["emea.md", "apac.md"]) == [
+        "no step reads @apac.md: every document must be read by a step (the answer is written from the steps' "
+        "results alone)"]
+
+
 def test_every_problem_is_said_at_once() -> None:
     found = problems({"steps": [step("a", "crystal_ball"), step("b", "calculate", expression="$c.value"),
-                                step("c", "calculate", expression="$b.value")]})
+                                step("c", "calculate", expression="$b.value")]}, documents=[])
     assert len(found) == 2 and "crystal_ball" in found[0] and "cycle" in found[1]
 
 
 def test_an_email_address_in_a_text_is_not_a_document_reference() -> None:
-    assert problems({"steps": [step("a", "sentiment", text="write to ops@example.com today")]}) == []
+    assert problems({"steps": [step("a", "sentiment", text="write to ops@example.com today")]}, documents=[]) == []
 
 
 class Out(BaseModel):

@@ -29,7 +29,7 @@ Workers:
 {workers}
 
 Reply with one JSON object only, in this form:
-{{"steps": [{{"id": "s1", "worker": "excerpt", "inputs": {{"text": "@{document}", "question": "..."}}}}]}}"""
+{example}"""
 
 Ask = Callable[[str, list[Message], GenerationParams, Ledger], Awaitable[Completion]]
 
@@ -38,9 +38,16 @@ def planning_prompt(task: str, documents: Mapping[str, str], workers: Mapping[st
     catalogue = "\n".join(f"- {w.signature()}" for w in workers.values())
     listed = "\n".join(f"- @{name} ({len(text.split())} words): {_first_line(text)}" for name, text in documents.items())
     user = f"Task: {task}\n\nDocuments:\n{listed or '(none)'}"
-    example = next(iter(documents), "report.md")
-    system = INSTRUCTIONS.format(workers=catalogue, document=example)
+    system = INSTRUCTIONS.format(workers=catalogue, example=_example(documents))
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _example(documents: Mapping[str, str]) -> str:
+    """The form of a plan, shown on this task's own documents: one step reading each of them."""
+    names = list(documents) or ["report.md"]
+    steps = [{"id": f"s{i}", "worker": "excerpt", "inputs": {"text": f"@{name}", "question": "..."}}
+             for i, name in enumerate(names, 1)]
+    return json.dumps({"steps": steps})
 
 
 def _first_line(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -25,6 +26,7 @@ from hybridlm.agents.planner import Ask, Planner
 from hybridlm.agents.step_record import Observer, StepRecord
 from hybridlm.agents.task_plan import Step, TaskPlan, resolve_inputs
 from hybridlm.agents.workers import CallTier, StepContext, Worker, WorkerFailed, available_workers
+from hybridlm.errors import HybridLMError
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams, estimate_tokens
 from hybridlm.models.registry import on_device
@@ -36,6 +38,8 @@ from hybridlm.types import Completion, Decision, Message, Usage
 
 if TYPE_CHECKING:
     from hybridlm.executor import Executor
+
+log = logging.getLogger(__name__)
 
 TASK_BUDGET = "task_budget"
 ANSWER_INSTRUCTIONS = ("You answer a task from the results of steps that workers did on its documents. Use only "
@@ -171,6 +175,14 @@ class TaskRunner:
                     problem = err.message
                     if err.kind in (OVER_BUDGET, "invalid_request"):
                         break
+                    continue
+                except HybridLMError as err:  # meant for a person (a missing extra, say): said as it is
+                    problem = str(err)
+                    break
+                except Exception as err:  # a worker's defect fails its step, not the task; no inside detail
+                    log.warning("worker %s failed in step %s: %s", worker.name, step.id, type(err).__name__)
+                    log.debug("worker failure", exc_info=err)
+                    problem = f"the worker failed ({type(err).__name__})"
                     continue
                 confidence = getattr(output, "confidence", None)
                 if tier == local and tier != tiers[-1] and confidence is not None \

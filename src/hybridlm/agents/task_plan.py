@@ -126,6 +126,10 @@ def _problems(plan: TaskPlan, workers: Mapping[str, Worker], documents: Sequence
                             f"(workers: {', '.join(sorted(workers))})")
             continue
         problems.extend(_input_problems(step, worker, workers, by_id, documents))
+    read = {d for s in plan.steps for d in _documents(s.inputs)}
+    if unread := [d for d in documents if d not in read]:
+        problems.append(f"no step reads {', '.join('@' + d for d in unread)}: every document must be read by a step "
+                        "(the answer is written from the steps' results alone)")
     if not twice:
         try:
             plan.order()
