@@ -24,6 +24,7 @@ from tests.integration.servers import (
     Gateway,
     RecordingUpstream,
     Upstream,
+    free_port,
     hybrid_config,
     start_gateway,
     start_scripted_upstream,
@@ -295,3 +296,21 @@ def test_run_prints_the_answer_and_how_to_trace_it(planner: Upstream, tmp_path: 
     missing = hybridlm("run", SALES, "--files", str(tmp_path / "nope.md"), "--config", str(config_file),
                        data_dir=tmp_path / "data")
     assert missing.returncode == 1 and "nope.md" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_with_the_llm_unreachable_a_task_is_planned_done_and_answered_here() -> None:
+    config = hybrid_config(f"http://127.0.0.1:{free_port()}/v1")  # nothing listens there
+    config["agents"] = {"local_planning": False, "max_replans": 0}
+    with HybridLM(parse_config(config)) as hybrid:
+        try:
+            result = hybrid.run("What is 5.3 minus 4.1?")
+        except RequestFailed as failed:  # the small local planner may not manage a valid plan; it must have tried
+            assert failed.error.code == "plan_invalid"
+            trace = failed.trace
+        else:
+            trace = result.trace
+            assert trace.tier == "slm" and _steps(trace.steps)["answer"]["tier"] == "slm"
+    plans = [s for s in trace.steps if s["kind"] == "plan"]
+    assert plans[0]["tier"] == "llm" and plans[0]["status"] == "failed" and "cannot reach" in plans[0]["error"]
+    assert plans[1]["tier"] == "slm"
+    assert trace.fallback == "llm_unavailable"

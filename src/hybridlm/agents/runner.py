@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from graphlib import TopologicalSorter
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +26,8 @@ from hybridlm.agents.step_record import Observer, StepRecord
 from hybridlm.agents.task_plan import Step, TaskPlan, resolve_inputs
 from hybridlm.agents.workers import CallTier, StepContext, Worker, WorkerFailed, available_workers
 from hybridlm.errors import HybridLMError
+from hybridlm.executor import BUDGET_EXHAUSTED, LLM_UNAVAILABLE, Executor
+from hybridlm.failures import from_backend
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams, estimate_tokens
 from hybridlm.models.registry import on_device
@@ -36,8 +37,6 @@ from hybridlm.privacy.placeholders import Redaction
 from hybridlm.request import Request
 from hybridlm.types import Completion, Decision, Message, Usage
 
-if TYPE_CHECKING:
-    from hybridlm.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +71,27 @@ class TaskRunner:
         return on_device(self.d.config.tiers[tier].backend)
 
     def _planning_tiers(self, plan: Orchestrated, local: str, remote: str | None) -> list[str]:
-        """The LLM plans, unless there is none or the router scored the task below its threshold: then the
-        local model does, with the LLM behind it."""
+        """The LLM plans, with the local model behind it (the LLM failing, or out of budget); a task the router
+        scored below its threshold is planned by the local model first, with the LLM behind it."""
         if remote is None:
             return [local]
         simple = plan.decision.score is not None and plan.decision.score < (plan.decision.threshold or 0.0)
-        return [local, remote] if simple and self.config.local_planning else [remote]
+        return [local, remote] if simple and self.config.local_planning else [remote, local]
 
     def _asking(self, request: Request, ledger: Ledger) -> Ask:
+        """A planning call; a remote planner's failure is noted as a fallback (the next planner tries), a spent
+        budget that refuses ends the task (429)."""
         async def ask(tier: str, messages: list[Message], params: GenerationParams, part: Ledger) -> Completion:
             part.redaction = ledger.redaction
             try:
                 return await self.executor.paid(tier, part, request.caller).complete(messages, params)
+            except BackendError as err:
+                if err.kind == OVER_BUDGET and self.d.config.budgets.when_exhausted == "refuse":
+                    raise from_backend(err) from None
+                if tier != self.d.local_tier:
+                    kind = BUDGET_EXHAUSTED if err.kind == OVER_BUDGET else LLM_UNAVAILABLE
+                    ledger.note_fallback(kind, f"{err.message}; the local model plans")
+                raise
             finally:
                 ledger.spends.extend(part.spends)
 
