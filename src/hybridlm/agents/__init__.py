@@ -1,0 +1,1 @@
+"""Tasks: an LLM plans worker steps, local workers do them, the LLM writes the answer from their results."""
