@@ -245,8 +245,9 @@ class AgentsConfig(BaseModel):
                                      "starts and the local tier writes the answer from what was done.")
     budget_tokens: int | None = Field(None, gt=0, description="Tokens one task may use, counted like budget_usd.")
     local_planning: bool = Field(True, description="A task the router scores below its threshold is planned by "
-                                 "the local model (the LLM plans if that plan stays invalid).")
-    shrink_tokens: int = Field(1500, gt=0, description="The most a step's results may take in the LLM's final "
+                                 "the local model alone (with no valid plan from it, each document is read for "
+                                 "what the task asks).")
+    shrink_tokens: int = Field(1500, gt=0, description="The most the steps' results may take in the LLM's final "
                                "prompt; longer ones are narrowed to what the task asks.")
 
 

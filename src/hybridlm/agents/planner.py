@@ -1,7 +1,7 @@
 """The planner: a model turns a task into a plan of worker steps. It sees the workers' signatures and the
 documents' names and first lines, never the documents themselves (the workers read those). An invalid plan
-goes back with everything wrong with it, a bounded number of times; a local planner that cannot make a valid
-plan gives way to the LLM."""
+goes back with everything wrong with it, a bounded number of times; a planner that cannot make a valid plan
+gives way to the next, and when none does, each document is read for what the task asks (`reading_plan`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from hybridlm.agents.step_record import Observer, StepRecord
-from hybridlm.agents.task_plan import PlanInvalid, TaskPlan, parse_plan, plan_schema
+from hybridlm.agents.task_plan import READING_WORKER, PlanInvalid, TaskPlan, parse_plan, plan_schema, reading_plan
 from hybridlm.agents.workers import Worker
 from hybridlm.config import AgentsConfig
 from hybridlm.failures import APIError
@@ -92,6 +92,14 @@ class Planner:
                 finally:
                     record.settle(ledger)
                     observe(record)
+        if documents and READING_WORKER in self.workers:
+            record = StepRecord(f"plan-{len(records) + 1}", "plan", status="ok", tier=tiers[-1][0],
+                                note="no planner made a valid plan: each document is read for what the task asks")
+            plan = reading_plan(task, list(documents))
+            record.output = plan.model_dump()
+            records.append(record)
+            observe(record)
+            return plan
         raise APIError(502, f"no valid plan for the task after {len(records)} attempts: " + "; ".join(problems),
                        "upstream_error", "plan_invalid")
 

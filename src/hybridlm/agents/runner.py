@@ -72,11 +72,11 @@ class TaskRunner:
 
     def _planning_tiers(self, plan: Orchestrated, local: str, remote: str | None) -> list[str]:
         """The LLM plans, with the local model behind it (the LLM failing, or out of budget); a task the router
-        scored below its threshold is planned by the local model first, with the LLM behind it."""
-        if remote is None:
-            return [local]
+        scored below its threshold is the local model's to plan alone. Behind them all, the reading plan."""
         simple = plan.decision.score is not None and plan.decision.score < (plan.decision.threshold or 0.0)
-        return [local, remote] if simple and self.config.local_planning else [remote, local]
+        if remote is None or (simple and self.config.local_planning):
+            return [local]
+        return [remote, local]
 
     def _asking(self, request: Request, ledger: Ledger) -> Ask:
         """A planning call; a remote planner's failure is noted as a fallback (the next planner tries), a spent

@@ -49,6 +49,16 @@ class PlanInvalid(HybridLMError):
         self.problems = list(problems)
 
 
+READING_WORKER = "excerpt"
+
+
+def reading_plan(task: str, documents: Sequence[str]) -> TaskPlan:
+    """The plan when no planner made one: each document read for what the task asks, the answer written from
+    what was found (map, then reduce)."""
+    return TaskPlan(steps=[Step(id=f"read{i}", worker=READING_WORKER, inputs={"text": f"@{name}", "question": task})
+                           for i, name in enumerate(documents, 1)])
+
+
 def plan_schema(workers: Mapping[str, Worker]) -> dict[str, Any]:
     """The JSON Schema a planner's answer must follow: each step one of the workers, with that worker's inputs
     (the local model writes it under a grammar made from this, so it cannot name a worker or an input that
