@@ -93,8 +93,11 @@ class HybridLM:
         plans it, local workers do the steps, the LLM writes the answer; every part is in `trace.steps`.
 
         Raises DocumentError for a file that cannot be read, RequestFailed as `achat` does."""
-        from hybridlm.rag.readers import read_text
+        from hybridlm.rag.readers import DocumentError, read_text
 
+        for f in files:
+            if not Path(f).is_file():
+                raise DocumentError(f"{f}: no such file")
         named = {Path(f).name: await asyncio.to_thread(read_text, Path(f)) for f in files}
         named.update(documents or {})
         request = Request(as_messages(task), f"{HYBRID}/{AGENT}", GenerationParams(max_tokens=max_tokens), ENDPOINT,

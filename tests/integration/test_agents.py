@@ -252,10 +252,10 @@ def test_a_task_budget_spent_midway_stops_new_steps_and_the_local_tier_answers(p
 def test_a_real_models_malformed_plan_is_caught_and_planned_again(upstream: Upstream) -> None:
     """SmolLM2 on llama.cpp's server as the planner: what it writes is checked, and sent back when wrong."""
     config = hybrid_config(upstream.base_url)
-    config["agents"] = {"local_planning": False, "max_replans": 1}
+    config["agents"] = {"local_planning": False, "max_replans": 1, "max_steps": 2}
     with HybridLM(parse_config(config)) as hybrid:
         try:
-            trace = hybrid.run(SALES, documents=REPORTS).trace
+            trace = hybrid.run(SALES, documents=REPORTS, max_tokens=16).trace
         except RequestFailed as failed:
             assert failed.error.status == 502 and failed.error.code == "plan_invalid"
             trace = failed.trace

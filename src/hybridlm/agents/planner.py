@@ -18,7 +18,7 @@ from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.tools.protocol import ResponseFormat
 from hybridlm.types import Completion, Message
 
-PLAN_MAX_TOKENS = 700
+PLAN_TOKENS_PER_STEP = 60  # a step of a plan in JSON, its inputs included; the longest plan allowed fits
 INSTRUCTIONS = """You plan a task for a team of workers. Break the task into steps; each step calls one worker.
 An input may name a document as "@name" or an earlier step's output as "$id" or "$id.field".
 Steps that do not depend on each other run at the same time. Every step's result goes to a writer who answers
@@ -112,4 +112,5 @@ class Planner:
             response_format = ResponseFormat("json_schema", schema, "plan", True, raw)
         else:
             response_format = ResponseFormat("json_object", raw={"type": "json_object"})
-        return GenerationParams(max_tokens=PLAN_MAX_TOKENS, temperature=0.0, response_format=response_format)
+        return GenerationParams(max_tokens=PLAN_TOKENS_PER_STEP * (self.config.max_steps + 1), temperature=0.0,
+                                response_format=response_format)

@@ -288,9 +288,9 @@ class TaskRunner:
         text = "\n".join(lines)
         if estimate_tokens(text) <= self.config.shrink_tokens or find_spec("sentence_transformers") is None:
             return text
-        from hybridlm.shrinking import ContextShrinker
+        from hybridlm.shrinking import shared_shrinker
 
-        return ContextShrinker.shared().select(task, [("results", text)], self.config.shrink_tokens).render()
+        return shared_shrinker().select(task, [("results", text)], self.config.shrink_tokens).render()
 
     def _decision(self, plan: Orchestrated, ledger: Ledger) -> Decision:
         steps = [r for r in ledger.steps if r.kind == "step"]
@@ -298,5 +298,5 @@ class TaskRunner:
         plans = [r for r in ledger.steps if r.kind == "plan"]
         planned_by = next((r.tier for r in plans if r.status == "ok"), None)
         reason = (f"agent: planned by {planned_by} in {len(plans)} attempt{'s' * (len(plans) != 1)}; "
-                  f"{done_here} of {len(steps)} steps done locally; answer by {ledger.tier}")
+                  f"{done_here} of {len(steps)} steps done locally; answer by {ledger.tier}; {plan.decision.reason}")
         return replace(plan.decision, tier=ledger.tier or plan.decision.tier, reason=reason)

@@ -40,9 +40,9 @@ class Excerpt(BaseModel):
 @worker("excerpt", input=ExcerptInput, output=Excerpt, kind="skill", available=_encoders_installed,
         description="the sentences of one text that bear on the question, in order, numbered, within the budget")
 def excerpt(inputs: ExcerptInput, context: StepContext) -> Excerpt:
-    from hybridlm.shrinking import ContextShrinker
+    from hybridlm.shrinking import shared_shrinker
 
-    shrunk = ContextShrinker.shared().select(inputs.question, [("text", inputs.text)], inputs.budget_tokens)
+    shrunk = shared_shrinker().select(inputs.question, [("text", inputs.text)], inputs.budget_tokens)
     return Excerpt(excerpt=shrunk.render(), kept_tokens=shrunk.kept_tokens, original_tokens=shrunk.original_tokens)
 
 

@@ -25,7 +25,7 @@ class AgentProfile:
         d = self.deployment
         routed = routed_decision(d, request, target)
         decision = Decision(d.remote_tier or d.local_tier, routed.score, routed.threshold,
-                            f"agent: a task, planned and answered by the LLM; {routed.reason}", AGENT, routed.features)
+                            f"the router: {routed.reason}", AGENT, routed.features)
         return Orchestrated(decision, last_user_text(request.messages), request.documents or _message_documents(request))
 
 
