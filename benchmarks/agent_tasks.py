@@ -36,7 +36,7 @@ from tests.integration.servers import start_llama_server, stop  # noqa: E402
 
 TASKS = HERE.parent / "src" / "hybridlm" / "agents" / "data" / "tasks.yaml"
 PRICE = {"input": 0.15, "output": 0.60}
-ANSWER_TOKENS = 300
+ANSWER_TOKENS = 250
 DIRECT_SYSTEM = "Answer the task from the documents. Keep every figure and name exactly as they give it."
 
 

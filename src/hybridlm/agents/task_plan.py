@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from hybridlm.agents.workers import Worker
 from hybridlm.config import validation_problems
 from hybridlm.errors import HybridLMError
+from hybridlm.tools.grounding import leaves
 
 STEP_ID = r"[A-Za-z_][\w-]*"
 WHOLE_REF = re.compile(rf"^\$({STEP_ID})((?:\.\w+)*)$")
@@ -79,14 +80,7 @@ def _inputs_schema(worker: Worker) -> dict[str, Any]:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+    return (leaf for leaf in leaves(value) if isinstance(leaf, str))
 
 
 def _refs(value: Any) -> Iterator[tuple[str, str]]:

@@ -97,13 +97,14 @@ class Evidence:
         return found / len(words) >= 0.5
 
 
-def _leaves(value: Any) -> Iterator[Any]:
+def leaves(value: Any) -> Iterator[Any]:
+    """Every value of a JSON-like value that is not a mapping or a list, depth first."""
     if isinstance(value, dict):
         for v in value.values():
-            yield from _leaves(v)
+            yield from leaves(v)
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from _leaves(v)
+            yield from leaves(v)
     else:
         yield value
 
@@ -112,10 +113,10 @@ def grounded(value: Any, schema: dict[str, Any], evidence: Evidence) -> bool | N
     """True or False for a value that could have come from the text; None for a choice (enum, bool)."""
     if "enum" in schema or isinstance(value, bool) or value is None or value == "":
         return None
-    leaves = [v for v in _leaves(value) if not isinstance(v, bool) and v not in (None, "")]
-    if not leaves:
+    judged = [v for v in leaves(value) if not isinstance(v, bool) and v not in (None, "")]
+    if not judged:
         return None
-    for leaf in leaves:
+    for leaf in judged:
         if isinstance(leaf, int | float):
             if not evidence.has_number(float(leaf)):
                 return False
