@@ -279,12 +279,13 @@ class TaskRunner:
         by_id = {r.id: r for r in records if r.kind == "step"}
         lines = []
         for step in task_plan.steps:
-            head = f"[{step.id}] {step.worker}({json.dumps(step.inputs, ensure_ascii=False)})"
+            inputs = ", ".join(f"{name}={_brief(value)}" for name, value in step.inputs.items())
+            lines.append(f"[{step.id}] {step.worker}({inputs})")
             if step.id in outputs:
-                lines.append(f"{head}: {json.dumps(outputs[step.id].model_dump(mode='json'), ensure_ascii=False)}")
+                lines += [f"{name}: {_plain(value)}" for name, value in outputs[step.id].model_dump(mode="json").items()]
             else:
                 record = by_id[step.id]
-                lines.append(f"{head}: not done ({record.error or record.note})")
+                lines.append(f"not done ({record.error or record.note})")
         text = "\n".join(lines)
         if estimate_tokens(text) <= self.config.shrink_tokens or find_spec("sentence_transformers") is None:
             return text
@@ -300,3 +301,17 @@ class TaskRunner:
         reason = (f"agent: planned by {planned_by} in {len(plans)} attempt{'s' * (len(plans) != 1)}; "
                   f"{done_here} of {len(steps)} steps done locally; answer by {ledger.tier}; {plan.decision.reason}")
         return replace(plan.decision, tier=ledger.tier or plan.decision.tier, reason=reason)
+
+
+BRIEF_CHARS = 40
+
+
+def _brief(value: object) -> str:
+    """An input as the final prompt shows it: a reference or a short value as it is, a long text cut."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= BRIEF_CHARS else text[:BRIEF_CHARS] + "..."
+
+
+def _plain(value: object) -> str:
+    """An output field as the final prompt shows it: texts as they are (not JSON-escaped), the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -28,7 +28,7 @@ def _has_documents(deployment: Deployment) -> bool:
 class ExcerptInput(BaseModel):
     text: str
     question: str
-    budget_tokens: int = Field(200, ge=16, le=4000)
+    budget_tokens: int = Field(150, ge=16, le=4000)
 
 
 class Excerpt(BaseModel):
