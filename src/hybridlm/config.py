@@ -228,6 +228,16 @@ class BudgetsConfig(BaseModel):
         return name
 
 
+class ContextConfig(BaseModel):
+    """Long context cut to its best sentences for the question before a remote tier reads it (`hybridlm.shrinking`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    shrink: bool = Field(False, description="Shrink long context in calls to remote tiers.")
+    budget_tokens: int = Field(1024, gt=0, description="Tokens (estimated) the kept sentences of the long messages "
+                                                       "may take in all, their names, positions and gaps included.")
+    min_tokens: int = Field(2048, gt=0, description="Requests of this many tokens (estimated) or fewer are sent whole.")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_dir: Path | None = None
@@ -245,6 +255,7 @@ class Config(BaseModel):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:
