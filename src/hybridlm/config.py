@@ -251,6 +251,16 @@ class AgentsConfig(BaseModel):
                                "prompt; longer ones are narrowed to what the task asks.")
 
 
+class ContextConfig(BaseModel):
+    """Long context cut to its best sentences for the question before a remote tier reads it (`hybridlm.shrinking`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    shrink: bool = Field(False, description="Shrink long context in calls to remote tiers.")
+    budget_tokens: int = Field(1024, gt=0, description="Tokens (estimated) the kept sentences of the long messages "
+                                                       "may take in all, their names, positions and gaps included.")
+    min_tokens: int = Field(2048, gt=0, description="Requests of this many tokens (estimated) or fewer are sent whole.")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_dir: Path | None = None
@@ -269,6 +279,7 @@ class Config(BaseModel):
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:

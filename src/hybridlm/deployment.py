@@ -142,6 +142,10 @@ class Deployment:
         self.router.score([{"role": "user", "content": "warm up"}])
         if any(self.redacts(tier) for tier in self.backends):
             self.pii_detector.warm_up()
+        if self.config.context.shrink:
+            from hybridlm.shrinking import shared_shrinker
+
+            shared_shrinker().select("warm up", [("warm up", "warm up")], 16)
         support = self.config.support
         data_dir = self.config.resolved_data_dir()
         if support.intent_model or support.kb_files or support.flow_files or (data_dir / KB_FILE).exists():

@@ -13,6 +13,7 @@ from dataclasses import replace
 from hybridlm.deployment import NO_LLM, Deployment
 from hybridlm.ledger import Ledger, Spend
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
+from hybridlm.models.registry import on_device
 from hybridlm.models.wrappers.accounting import Accounted
 from hybridlm.models.wrappers.budget import OVER_BUDGET, Budgeted, budgets_for
 from hybridlm.models.wrappers.fallback import Fallback
@@ -39,7 +40,8 @@ class Executor:
     def paid(self, tier: str, ledger: Ledger, caller: Caller | None = None) -> ChatBackend:
         """The tier at its price (behind the request's redaction when personal data must not reach it), and
         within its budgets and the caller's, if any apply."""
-        backend: ChatBackend = Accounted(self._private(tier, ledger), tier, self.d.config.tiers[tier].price, ledger)
+        backend: ChatBackend = Accounted(self._shrinking(tier, self._private(tier, ledger), ledger), tier,
+                                         self.d.config.tiers[tier].price, ledger)
         budgets = budgets_for(self.d.config, tier, caller)
         return Budgeted(backend, tier, self.d.config, self.d.spend, budgets) if budgets else backend
 
@@ -49,6 +51,17 @@ class Executor:
             return backend
         ledger.redaction = ledger.redaction or Redaction()
         return Redacting(backend, tier, self.d.pii_detector, ledger.redaction)
+
+    def _shrinking(self, tier: str, backend: ChatBackend, ledger: Ledger) -> ChatBackend:
+        """With `context.shrink`, a remote tier reads the best sentences of long context (before redaction: less
+        to redact), the tokens saved noted on the ledger."""
+        context = self.d.config.context
+        if not context.shrink or on_device(self.d.config.tiers[tier].backend):
+            return backend
+        from hybridlm.models.wrappers.shrinking import Shrinking
+        from hybridlm.shrinking import shared_shrinker
+
+        return Shrinking(backend, shared_shrinker(), context.budget_tokens, context.min_tokens, ledger.shrunk.append)
 
     @property
     def _degrades(self) -> bool:

@@ -14,6 +14,7 @@ from hybridlm.types import Usage
 if TYPE_CHECKING:
     from hybridlm.agents.step_record import StepRecord
     from hybridlm.privacy.placeholders import Redaction
+    from hybridlm.shrinking import Shrunk
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Ledger:
     redaction: Redaction | None = None  # the request's placeholders, shared by all its calls to remote tiers
     steps: list[StepRecord] = field(default_factory=list)  # a task's planning, steps and answer, in order
     baseline: Usage | None = None  # a task: what sending it all to the LLM would have used
+    shrunk: list[Shrunk] = field(default_factory=list)  # long context cut before a remote tier read it
 
     def add(self, spend: Spend) -> None:
         self.spends.append(spend)

@@ -198,6 +198,9 @@ class Pipeline(Deployment):
         baseline = ledger.baseline or trace.usage
         trace.baseline_cost_usd = price.cost(baseline.prompt_tokens, baseline.completion_tokens) if price else 0.0
         trace.steps = [r.as_dict(self.config.server.store_text) for r in ledger.steps]
+        if ledger.shrunk:
+            trace.context_tokens = {"original_tokens": sum(s.original_tokens for s in ledger.shrunk),
+                                    "kept_tokens": sum(s.kept_tokens for s in ledger.shrunk)}
         trace.fallback, trace.fallback_reason = ledger.fallback, ledger.fallback_reason
         if ledger.redaction is not None:
             trace.redactions = ledger.redaction.counts()

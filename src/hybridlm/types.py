@@ -154,6 +154,7 @@ class Trace:
     key_id: str | None = None  # the API key the request came with
     redactions: dict[str, int] = field(default_factory=dict)  # personal data replaced before a remote tier, by type
     steps: list[dict[str, Any]] = field(default_factory=list)  # a task's planning, steps and answer (StepRecord.as_dict)
+    context_tokens: dict[str, int] = field(default_factory=dict)  # long context shrunk: tokens before and kept
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0
@@ -177,4 +178,5 @@ class Trace:
             "latency_ms": round(self.latency_ms, 2),
             **({"rag": self.grounding.as_dict()} if self.grounding is not None else {}),
             **({"steps": self.steps} if self.steps else {}),
+            **({"context": self.context_tokens} if self.context_tokens else {}),
         }
