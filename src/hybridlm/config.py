@@ -123,7 +123,13 @@ class SupportConfig(BaseModel):
     kb_files: list[Path] = Field(default_factory=list, description="FAQ files, beside those added with `hybridlm kb add`.")
     flow_files: list[Path] = Field(default_factory=list, description="Troubleshooting flows (YAML).")
     faq_threshold: float = Field(0.75, ge=0.0, le=1.0)
-    escalate_sentiment: float = Field(-0.5, ge=-1.0, le=1.0)
+    sentiment: Literal["learned", "lexicon"] = Field(
+        "learned", description="'learned': the calibrated model (needs the support extra; VADER without it); "
+        "'lexicon': VADER alone.")
+    sentiment_model: Path | None = Field(None, description="A file from `hybridlm train sentiment` (default: the "
+                                         "shipped one, trained on GoEmotions).")
+    escalate_sentiment: float = Field(-0.5, ge=-1.0, le=1.0, description="The lexicon's compound score at or "
+                                      "below which it escalates.")
     max_routine_words: int = Field(60, gt=0)
     min_intent_confidence: float = Field(0.65, ge=0.0, le=1.0, description="Less sure than this -> LLM.")
     llm_intents: list[str] = Field(default_factory=list)

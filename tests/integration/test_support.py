@@ -265,7 +265,7 @@ def test_flow_runs_across_turns_through_the_gateway_and_escalates_when_left(
             assert reply.status_code == 200, reply.text
             return reply.json()
 
-        first = say("My card still hasn't arrived, where is it?", "c-1")
+        first = say("Where is my card, it should have arrived by now", "c-1")
         assert first["hybridlm"]["tier"] == "flow"
         assert "How many working days" in first["choices"][0]["message"]["content"]
         second = say("I ordered it 9 days ago", "c-1")

@@ -1,4 +1,4 @@
-"""Skill commands: `hybridlm train intent`, `hybridlm eval intent`."""
+"""Skill commands: train and evaluate intents and sentiment, the knowledge base, the support demo."""
 
 from __future__ import annotations
 
@@ -128,6 +128,66 @@ def eval_intent(
     console.print(table)
     curve = ", ".join(f"{100 * s:.0f}%: {a:.3f}" for s, a in metrics["selective_curve"][::4])
     console.print(f"handled locally (most confident first) -> accuracy: {curve}")
+
+
+@train_app.command("sentiment")
+def train_sentiment(
+    data: Annotated[Path, typer.Option("--data", "-d", help="GoEmotions group .tsv (its train split) or a "
+                                       "text,sentiment CSV (negative / neutral / positive).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sentiment model file to write (.npz).")],
+    val: Annotated[Optional[Path], typer.Option(help="Validation data for the escalation threshold (default: "
+                                                "dev.tsv beside a GoEmotions train.tsv, else a fifth of --data).")] = None,
+    target_recall: Annotated[float, typer.Option(min=0.05, max=0.999, help="Share of negative messages to escalate, "
+                                                 "reached with 95% confidence on the validation data.")] = 0.8,
+) -> None:
+    """Train the learned sentiment reader on labelled messages and calibrate when it escalates."""
+    from hybridlm.errors import HybridLMError
+    from hybridlm.skills.sentiment_data import SentimentData, load_sentiment_data, split_file
+    from hybridlm.skills.sentiment_training import choose_threshold, fit_sentiment
+
+    try:
+        train = load_sentiment_data(data)
+        val_path = val or split_file(data, "val")
+        if val_path:
+            validation = load_sentiment_data(val_path)
+        else:  # every fifth message held out
+            validation = SentimentData(train.texts[4::5], train.labels[4::5], f"{train.source} (every fifth row)")
+            keep = [i for i in range(len(train)) if i % 5 != 4]
+            train = SentimentData([train.texts[i] for i in keep], [train.labels[i] for i in keep], train.source)
+        with console.status(f"Training on {len(train)} messages...", spinner="dots") as status:
+            model = fit_sentiment(train, progress=status.update)
+            calibration = choose_threshold(model, validation, target_recall)
+    except (HybridLMError, ValueError) as err:
+        fail(str(err), 2)
+    model.save(out)
+    console.print(f"trained on {len(train)} messages; escalates at P(negative) >= {calibration['threshold']:.3f}: "
+                  f"recall {calibration['validation_recall']:.3f}, precision {calibration['validation_precision']:.3f} "
+                  f"on {len(validation)} validation messages -> {out}")
+
+
+@eval_app.command("sentiment")
+def eval_sentiment(
+    data: Annotated[Path, typer.Option("--data", "-d", help="GoEmotions group .tsv or a text,sentiment CSV.")],
+    model_path: Annotated[Optional[Path], typer.Option("--model", "-m", help="A sentiment model file (default: "
+                                                       "the shipped one, trained on GoEmotions).")] = None,
+    lexicon: Annotated[bool, typer.Option("--lexicon", help="Score VADER's lexicon alone instead.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Three-class accuracy, and recall, precision, F1 and AUROC for negative messages (the escalations)."""
+    from hybridlm.errors import HybridLMError
+    from hybridlm.evaluation.sentiment_eval import evaluate_sentiment
+    from hybridlm.skills.sentiment import SentimentModel, SentimentSkill, shipped_model_path
+    from hybridlm.skills.sentiment_data import load_sentiment_data
+
+    if lexicon and model_path:
+        fail("give --model FILE or --lexicon, not both", 2)
+    try:
+        skill = SentimentSkill(None if lexicon else SentimentModel.load(model_path or shipped_model_path()))
+        metrics = evaluate_sentiment(skill, load_sentiment_data(data))
+    except HybridLMError as err:
+        fail(str(err), 2)
+    metrics["data"] = data.name
+    print_metrics(metrics, as_json)
 
 
 kb_app = typer.Typer(help="The FAQ knowledge base: confident matches are answered with no model call.",

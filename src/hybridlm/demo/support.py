@@ -30,6 +30,7 @@ from hybridlm.models.encoder import cache_dir
 from hybridlm.skills.faq import KnowledgeBase, read_faqs
 from hybridlm.skills.flows import FlowEngine, FlowStore, read_flows
 from hybridlm.skills.intent import IntentModel, fit_intent
+from hybridlm.skills.build import sentiment_skill
 from hybridlm.skills.support import SupportPolicy
 
 REFERENCE_PRICE = Price(input=0.15, output=0.60)  # gpt-4o-mini list price, when no LLM tier is priced
@@ -49,6 +50,7 @@ class DemoResult:
     guided: int = 0  # SLM answers briefed with a near FAQ entry's answer
     local: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    unhappy: Counter[str] = field(default_factory=Counter)  # sentiment escalations by what marked them
     latencies_ms: list[float] = field(default_factory=list)
     cost_usd: float = 0.0
     all_llm_cost_usd: float = 0.0
@@ -72,6 +74,8 @@ class DemoResult:
             "all_llm_cost_usd": round(self.all_llm_cost_usd, 6),
             "saved_share": round(1 - self.cost_usd / self.all_llm_cost_usd, 4) if self.all_llm_cost_usd else 0.0,
             "top_escalation_reasons": dict(self.reasons.most_common(5)),
+            "sentiment_escalations": sum(self.unhappy.values()),
+            "sentiment_escalations_why": dict(self.unhappy.most_common()),
             **(self._answered() if self.transcripts else {}),
         }
 
@@ -104,6 +108,14 @@ def reason_kind(reason: str) -> str:
     return reason.split(":")[0].split("(")[0].strip()
 
 
+def unhappy_because(signals: dict[str, object]) -> str:
+    """What marked an escalated customer as unhappy: anger, the complaint signs, or the wording alone."""
+    if signals.get("angry"):
+        return "angry"
+    signs = signals.get("complaint_signs") or ()
+    return "complaint signs: " + ", ".join(signs) if signs else "negative wording"  # type: ignore[arg-type]
+
+
 def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
              step: Callable[[], None] | None = None, answers: int = 0, log_path: Path | None = None) -> DemoResult:
     """Decide every query; answer `answers` of them, spread over the stream, for real, logging them to `log_path`."""
@@ -112,7 +124,8 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
                                                                  config.support.faq_threshold),
                            escalate_sentiment=config.support.escalate_sentiment,
                            max_routine_words=config.support.max_routine_words,
-                           min_intent_confidence=config.support.min_intent_confidence, flows=flows)
+                           min_intent_confidence=config.support.min_intent_confidence, flows=flows,
+                           sentiment=sentiment_skill(config.support))
     texts, labels = load_intent_data(demo_file("banking77_test.csv"))
     if limit:
         texts, labels = texts[:limit], labels[:limit]
@@ -132,6 +145,8 @@ def run_demo(config: Config, limit: int | None, progress: Callable[[str], None],
         if decision.action == "llm":
             result.cost_usd += llm_cost
             result.reasons[reason_kind(decision.reason)] += 1
+            if decision.reason.startswith("negative sentiment"):
+                result.unhappy[unhappy_because(decision.signals)] += 1
         else:
             result.local += 1
             result.guided += decision.action == "slm" and decision.faq is not None

@@ -1,11 +1,14 @@
-"""Build the support policy from the configuration: intent model file, knowledge-base files and store."""
+"""Build the support policy from the configuration: intent and sentiment model files, knowledge-base files and store."""
 
 from __future__ import annotations
 
-from hybridlm.config import Config
+from hybridlm.config import Config, SupportConfig
+from hybridlm.errors import MissingExtra
+from hybridlm.extras import require
 from hybridlm.skills.faq import KB_FILE, KnowledgeBase, load_store, read_faqs
 from hybridlm.skills.flows import FlowEngine, FlowStore, read_flows
 from hybridlm.skills.intent import IntentModel
+from hybridlm.skills.sentiment import SentimentModel, SentimentSkill, shipped_model_path
 from hybridlm.skills.support import SupportPolicy
 
 FLOWS_FILE = "flows.db"
@@ -23,4 +26,16 @@ def support_policy(config: Config) -> SupportPolicy:
     return SupportPolicy(intents, kb, escalate_sentiment=support.escalate_sentiment,
                          max_routine_words=support.max_routine_words,
                          min_intent_confidence=support.min_intent_confidence,
-                         llm_intents=set(support.llm_intents), flows=engine)
+                         llm_intents=set(support.llm_intents), flows=engine, sentiment=sentiment_skill(support))
+
+
+def sentiment_skill(support: SupportConfig) -> SentimentSkill:
+    """The configured reader; VADER alone when the learned one's extra is not installed."""
+    if support.sentiment == "lexicon":
+        return SentimentSkill()
+    try:
+        require("sklearn")
+        require("sentence_transformers")
+    except MissingExtra:
+        return SentimentSkill()
+    return SentimentSkill(SentimentModel.load((support.sentiment_model or shipped_model_path()).expanduser()))

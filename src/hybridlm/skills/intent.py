@@ -58,7 +58,7 @@ class IntentModel:
         self.classes: list[str] = list(header["classes"])
         self.threshold: float = float(header.get("threshold", 0.0))
         self.coef, self.intercept = coef, intercept
-        self._vectorizer = _vectorizer(vocabulary, idf) if len(vocabulary) else None
+        self._vectorizer = tfidf_vectorizer(vocabulary, idf, "char_wb", NGRAMS) if len(vocabulary) else None
         self._vocabulary, self._idf = vocabulary, idf
         self._tuned_weights, self.outlier = tuned, outlier
         base = Path(header["base_encoder"]) if header.get("base_encoder") else None
@@ -141,9 +141,10 @@ class IntentModel:
                                           f"{header.get('base_encoder', 'MiniLM')} ({err})") from None
 
 
-def _vectorizer(vocabulary: np.ndarray, idf: np.ndarray) -> Any:
+def tfidf_vectorizer(vocabulary: np.ndarray, idf: np.ndarray, analyzer: str, ngrams: tuple[int, int]) -> Any:
+    """A fitted TF-IDF vectorizer rebuilt from the arrays of a model file (no pickle)."""
     text_features = require("sklearn.feature_extraction.text")
-    vectorizer = text_features.TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True,
+    vectorizer = text_features.TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, sublinear_tf=True,
                                                vocabulary={str(v): i for i, v in enumerate(vocabulary)})
     vectorizer.idf_ = idf
     return vectorizer

@@ -1,7 +1,7 @@
 """The support desk's policy: which messages a canned answer, the local SLM or the LLM should take.
 
 In order: a conversation inside a troubleshooting flow stays in it (or escalates when the
-customer leaves it); a request for a summary or report, or an angry / strongly negative customer -> LLM; a
+customer leaves it); a request for a summary or report, or an angry or unhappy customer (the sentiment skill's calibrated call) -> LLM; a
 confident FAQ match that the intent model does not contradict -> the knowledge base answers, no
 model call; an out-of-scope message, an
 unsure intent, two intents at once or a long multi-part message -> LLM; a routine intent with a
@@ -50,10 +50,11 @@ class SupportPolicy:
     second_intent_share: float = 0.3
     llm_intents: set[str] = field(default_factory=set)
     flows: FlowEngine | None = None
+    sentiment: SentimentSkill = field(default_factory=SentimentSkill)
 
     @property
     def skills(self) -> list[Skill]:
-        return [SentimentSkill(), *([self.intents] if self.intents else []), *([self.kb] if self.kb else [])]
+        return [self.sentiment, *([self.intents] if self.intents else []), *([self.kb] if self.kb else [])]
 
     def analyse(self, messages: list[Message]) -> dict[str, Signals]:
         """Every skill's signals for the conversation, by skill name."""
@@ -78,8 +79,8 @@ class SupportPolicy:
 
         if SUMMARY.search(text):
             return llm("a summary or report was asked for")
-        if sentiment.angry or sentiment.score <= self.escalate_sentiment:
-            return llm(f"negative sentiment ({sentiment.score:+.2f}{', angry' if sentiment.angry else ''})")
+        if sentiment.angry or self.unhappy(sentiment):
+            return llm(f"negative sentiment ({self.why_unhappy(sentiment)})")
         agrees = faq is not None and (intent is None or faq.faq.intent in (None, intent.label))
         if faq and self.kb and faq.similarity >= self.kb.threshold and agrees:
             return SupportDecision("faq", f"FAQ match {faq.similarity:.2f} >= {self.kb.threshold:.2f}: "
@@ -106,6 +107,18 @@ class SupportPolicy:
                                            f"{turn.reason.removeprefix('flow ')}", signals, reply=turn.reply)
         guide = faq if faq and faq.similarity >= GUIDANCE_SIMILARITY and agrees else None
         return SupportDecision("slm", f"routine intent '{intent.label}' ({intent.confidence:.2f})", signals, guide)
+
+    def unhappy(self, sentiment: Sentiment) -> bool:
+        """The learned reader's calibrated call; the lexicon's compound score against `escalate_sentiment`."""
+        return sentiment.unhappy if sentiment.reader == "learned" else sentiment.score <= self.escalate_sentiment
+
+    def why_unhappy(self, sentiment: Sentiment) -> str:
+        if sentiment.reader == "learned" and self.sentiment.model:
+            why = f"P(negative) {sentiment.negativity:.2f}, threshold {self.sentiment.model.threshold:.2f}"
+        else:
+            why = f"{sentiment.score:+.2f}"
+        why += ", angry" if sentiment.angry else ""
+        return why + (f"; signs: {', '.join(sentiment.signs)}" if sentiment.signs else "")
 
     @staticmethod
     def note_for_slm(decision: SupportDecision) -> str:
