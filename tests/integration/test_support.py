@@ -274,7 +274,7 @@ def test_flow_runs_across_turns_through_the_gateway_and_escalates_when_left(
         assert "new one is on its way" in third["choices"][0]["message"]["content"]
         assert third["hybridlm"]["cost_usd"] == 0.0
 
-        say("My card has not come yet", "c-2")
+        say("Where is my card, it should have arrived by now", "c-2")
         left = say("What's your exchange rate for dollars?", "c-2")["hybridlm"]
         assert left["tier"] == "llm" and "left flow 'card_not_arrived'" in left["reason"]
     finally:
