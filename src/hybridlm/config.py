@@ -124,8 +124,8 @@ class SupportConfig(BaseModel):
     flow_files: list[Path] = Field(default_factory=list, description="Troubleshooting flows (YAML).")
     faq_threshold: float = Field(0.75, ge=0.0, le=1.0)
     sentiment: Literal["learned", "lexicon"] = Field(
-        "learned", description="'learned': the calibrated model (needs the support extra; VADER without it); "
-        "'lexicon': VADER alone.")
+        "lexicon", description="'lexicon': VADER alone; 'learned': the calibrated model (needs the support extra; "
+        "VADER without it), which escalates far more unhappy customers and far more traffic (docs/BENCHMARKS.md).")
     sentiment_model: Path | None = Field(None, description="A file from `hybridlm train sentiment` (default: the "
                                          "shipped one, trained on GoEmotions).")
     escalate_sentiment: float = Field(-0.5, ge=-1.0, le=1.0, description="The lexicon's compound score at or "
