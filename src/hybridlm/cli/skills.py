@@ -142,7 +142,7 @@ def train_sentiment(
 ) -> None:
     """Train the learned sentiment reader on labelled messages and calibrate when it escalates."""
     from hybridlm.errors import HybridLMError
-    from hybridlm.skills.sentiment_data import SentimentData, load_sentiment_data, split_file
+    from hybridlm.skills.sentiment_data import hold_out, load_sentiment_data, split_file
     from hybridlm.skills.sentiment_training import choose_threshold, fit_sentiment
 
     try:
@@ -150,10 +150,8 @@ def train_sentiment(
         val_path = val or split_file(data, "val")
         if val_path:
             validation = load_sentiment_data(val_path)
-        else:  # every fifth message held out
-            validation = SentimentData(train.texts[4::5], train.labels[4::5], f"{train.source} (every fifth row)")
-            keep = [i for i in range(len(train)) if i % 5 != 4]
-            train = SentimentData([train.texts[i] for i in keep], [train.labels[i] for i in keep], train.source)
+        else:
+            train, validation = hold_out(train, 5)
         with console.status(f"Training on {len(train)} messages...", spinner="dots") as status:
             model = fit_sentiment(train, progress=status.update)
             calibration = choose_threshold(model, validation, target_recall)

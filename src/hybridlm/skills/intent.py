@@ -193,11 +193,18 @@ def fit_intent(texts: Sequence[str], labels: Sequence[str], C: float = 30.0, nam
     return model
 
 
+def recall_lower_bound(caught: Any, total: int) -> Any:
+    """The recall that `caught` of `total` assures with RECALL_CONFIDENCE (Clopper-Pearson lower
+    bound; elementwise for arrays), 0 when nothing was caught."""
+    beta = require("scipy.stats").beta
+    caught = np.asarray(caught)
+    return np.where(caught > 0, beta.ppf(1 - RECALL_CONFIDENCE, np.maximum(caught, 1), total - caught + 1), 0.0)
+
+
 def choose_threshold(model: IntentModel, texts: Sequence[str], labels: Sequence[str], min_oos_recall: float) -> float:
     """The scope threshold with the best in-scope accuracy whose out-of-scope recall reaches the target
     with RECALL_CONFIDENCE: a Clopper-Pearson lower bound, because a hundred held-out out-of-scope
     messages are a small sample and live traffic strays further than they do."""
-    beta = require("scipy.stats").beta
     predictions = model.predict(texts)
     truth = np.array(labels)
     score = np.array([p.scope_score for p in predictions])
@@ -208,7 +215,7 @@ def choose_threshold(model: IntentModel, texts: Sequence[str], labels: Sequence[
     for threshold in np.concatenate([[-np.inf], np.unique(score), [np.inf]]):
         flagged = class_says_oos | (score < threshold)
         caught = int((flagged & is_oos).sum())
-        recall_bound = beta.ppf(1 - RECALL_CONFIDENCE, caught, is_oos.sum() - caught + 1) if caught else 0.0
+        recall_bound = recall_lower_bound(caught, int(is_oos.sum()))
         accuracy = (right_label & ~flagged)[~is_oos].mean()
         if recall_bound >= min_oos_recall and (best is None or accuracy > best[1]):
             best = (float(threshold), float(accuracy))

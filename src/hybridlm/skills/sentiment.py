@@ -50,7 +50,6 @@ COMPLAINT_SIGNS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.IGNO
     "money back": r"\b(refund|money back|compensat\w*|reimburs\w*|chargeback)\b",
     "negation": r"\b(not|no|never|can'?t|cannot|won'?t|didn'?t|doesn'?t|haven'?t|hasn'?t|isn'?t|wasn'?t)\b",
 }.items()}
-SIGN_NAMES = tuple(COMPLAINT_SIGNS)
 NGRAMS = (1, 2)
 SIGN_WEIGHT = 0.25  # each kind of complaint sign found closes this share of the gap to certain unhappiness
 
@@ -112,7 +111,7 @@ class SentimentModel:
         self.coef, self.intercept = coef, intercept
         self._vocabulary, self._idf = vocabulary, idf
         self._vectorizer = tfidf_vectorizer(vocabulary, idf, "word", NGRAMS)
-        self._negative = self.classes.index("negative")
+        self._negative, self._positive = self.classes.index("negative"), self.classes.index("positive")
 
     def features(self, texts: Sequence[str]) -> Any:
         from hybridlm.models.encoder import load_encoder
@@ -128,25 +127,26 @@ class SentimentModel:
         P = np.exp(logits)
         return P / P.sum(axis=1, keepdims=True)
 
-    def negativity(self, texts: Sequence[str], P: np.ndarray | None = None) -> np.ndarray:
+    def negativity(self, texts: Sequence[str]) -> np.ndarray:
+        return self._negativity(self.probabilities(texts), [complaint_signs(t) for t in texts])
+
+    def _negativity(self, P: np.ndarray, signs: Sequence[tuple[str, ...]]) -> np.ndarray:
         """P(negative), raised by each kind of complaint sign: comments on the web (the training data)
         rarely wait on hold or ask for refunds, customers do, in words no lexicon marks."""
-        P = self.probabilities(texts) if P is None else P
-        kinds = np.array([len(complaint_signs(t)) for t in texts])
+        kinds = np.array([len(found) for found in signs])
         return 1 - (1 - P[:, self._negative]) * (1 - self.sign_weight) ** kinds
 
     def predict(self, texts: Sequence[str]) -> list[Sentiment]:
         if not texts:
             return []
+        P, signs = self.probabilities(texts), [complaint_signs(t) for t in texts]
         out = []
-        P = self.probabilities(texts)
-        for text, p, negativity in zip(texts, P, self.negativity(texts, P), strict=True):
+        for text, p, found, negativity in zip(texts, P, signs, self._negativity(P, signs), strict=True):
             label: Label = self.classes[int(p.argmax())]  # type: ignore[assignment]
-            negativity = float(negativity)
-            score = float(p[self.classes.index("positive")] - p[self._negative])
-            unhappy = negativity >= self.threshold
-            out.append(Sentiment(label, round(score, 4), _angry(text, unhappy or label == "negative"),
-                                 round(negativity, 4), unhappy, complaint_signs(text), "learned"))
+            unhappy = bool(negativity >= self.threshold)
+            out.append(Sentiment(label, round(float(p[self._positive] - p[self._negative]), 4),
+                                 _angry(text, unhappy or label == "negative"), round(float(negativity), 4), unhappy,
+                                 found, "learned"))
         return out
 
     def save(self, path: Path) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybridlm.errors import HybridLMError
+from hybridlm.skills.sentiment import LABELS
 
-LABELS = ("negative", "neutral", "positive")
 GOEMOTIONS_GROUPS = ("ambiguous", "negative", "neutral", "positive")  # their order in labels.txt
 GOEMOTIONS_SPLITS = {"train": "train.tsv", "val": "dev.tsv", "test": "test.tsv"}
 
@@ -48,6 +48,15 @@ def load_sentiment_data(path: Path) -> SentimentData:
     if not rows:
         raise SentimentDataError(f"{path}: no rows")
     return SentimentData([t for t, _ in rows], [label for _, label in rows], path.name)
+
+
+def hold_out(data: SentimentData, every: int) -> tuple[SentimentData, SentimentData]:
+    """(the rest, every `every`-th message): validation data from the training file itself."""
+    held = set(range(every - 1, len(data), every))
+    rest = [i for i in range(len(data)) if i not in held]
+    return (SentimentData([data.texts[i] for i in rest], [data.labels[i] for i in rest], data.source),
+            SentimentData(data.texts[every - 1::every], data.labels[every - 1::every],
+                          f"{data.source} (every {every}th row)"))
 
 
 def split_file(path: Path, split: str) -> Path | None:

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from hybridlm.extras import require
+from hybridlm.skills.intent import recall_lower_bound
 from hybridlm.skills.sentiment import NGRAMS, SIGN_WEIGHT, SentimentModel
 from hybridlm.skills.sentiment_data import SentimentData
 
 C = 4.0
 MAX_NGRAMS = 20_000
-RECALL_CONFIDENCE = 0.95
 
 
 def fit_sentiment(data: SentimentData, progress: Callable[[str], None] = lambda _: None) -> SentimentModel:
@@ -45,19 +45,14 @@ def fit_sentiment(data: SentimentData, progress: Callable[[str], None] = lambda 
 
 def choose_threshold(model: SentimentModel, validation: SentimentData, target_recall: float) -> dict[str, float]:
     """Set `model.threshold` for `target_recall` of negative messages; what it costs on validation."""
-    beta = require("scipy.stats").beta
     negativity = model.negativity(validation.texts)
     negative = np.array(validation.labels) == "negative"
     if not negative.any():
         raise ValueError(f"{validation.source}: no negative messages to choose the escalation threshold on")
-    scores = np.sort(negativity[negative])[::-1]
-    chosen = float(scores[-1])
-    for caught, threshold in enumerate(scores, 1):
-        if caught < len(scores) and scores[caught] == threshold:
-            continue  # ties: the threshold catches them all
-        if beta.ppf(1 - RECALL_CONFIDENCE, caught, len(scores) - caught + 1) >= target_recall:
-            chosen = float(threshold)
-            break
+    scores = np.sort(negativity[negative])[::-1]  # threshold scores[k] catches the first k + 1 ...
+    last_of_ties = np.r_[scores[1:] != scores[:-1], True]  # ... and every later one tied with it
+    enough = last_of_ties & (recall_lower_bound(np.arange(1, len(scores) + 1), len(scores)) >= target_recall)
+    chosen = float(scores[np.argmax(enough)] if enough.any() else scores[-1])
     model.threshold = chosen
     flagged = negativity >= chosen
     calibration = {"target_recall": target_recall, "threshold": round(chosen, 4),
