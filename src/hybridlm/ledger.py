@@ -7,7 +7,7 @@ at the end, so no control state rides on the trace while the request runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hybridlm.types import Usage
 
@@ -19,10 +19,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Spend:
+    """One call a tier made: what it used and cost, how long it took and, streamed, when its first token came."""
+
     tier: str
     model: str
     usage: Usage
     cost_usd: float
+    latency_ms: float = 0.0
+    first_token_ms: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tier": self.tier, "model": self.model, "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens, "cost_usd": self.cost_usd,
+                "latency_ms": round(self.latency_ms, 2),
+                "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 2)}
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Accounting: every call a tier makes for a request goes on the request's ledger, at the tier's price."""
+"""Accounting: every call a tier makes for a request goes on the request's ledger, at the tier's price, with
+how long it took (and, streamed, how long its first token took)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from hybridlm.config import Price
@@ -16,14 +18,17 @@ class Accounted(BackendWrapper):
         super().__init__(inner)
         self.tier, self.price, self.ledger = tier, price, ledger
 
-    def _spend(self, model: str, usage: Usage) -> None:
+    def _spend(self, model: str, usage: Usage, started: float, first_token: float | None = None) -> None:
         cost = self.price.cost(usage.prompt_tokens, usage.completion_tokens)
-        self.ledger.add(Spend(self.tier, model, usage, cost))
+        ended = time.perf_counter()
+        self.ledger.add(Spend(self.tier, model, usage, cost, (ended - started) * 1000.0,
+                              None if first_token is None else (first_token - started) * 1000.0))
 
     async def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
         self.ledger.tier = self.tier
+        started = time.perf_counter()
         result = await self.inner.complete(messages, params)
-        self._spend(result.model, result.usage)
+        self._spend(result.model, result.usage, started)
         return result
 
     async def stream(self, messages: list[Message], params: GenerationParams) -> AsyncIterator[Chunk]:
@@ -31,13 +36,15 @@ class Accounted(BackendWrapper):
         self.ledger.tier = self.tier
         usage: Usage | None = None
         written = 0
-        started = False
+        started = time.perf_counter()
+        first_token: float | None = None
         try:
             async for chunk in self.inner.stream(messages, params):
-                started = True
+                first_token = first_token or time.perf_counter()
                 usage = chunk.usage or usage
                 written += bool(chunk.text)
                 yield chunk
         finally:
-            if started:
-                self._spend(self.inner.model_name, usage or Usage(estimate_prompt_tokens(messages), written))
+            if first_token is not None:
+                self._spend(self.inner.model_name, usage or Usage(estimate_prompt_tokens(messages), written), started,
+                            first_token)
