@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ class Pipeline(Deployment):
         except BaseException as err:
             raise await self._failed(err, request, trace, plan, decision, ledger) from None
         self._settle(trace, plan, decision, ledger, answer.text)
+        trace.tool_calls = len(answer.tool_calls)
         await asyncio.wrap_future(self.record(trace, request.endpoint))  # committed before the answer is sent
         return Answer(answer, trace)
 
@@ -152,6 +154,7 @@ class Pipeline(Deployment):
                 opened = await open_stream(chunks)
         except BaseException as err:
             raise await self._failed(err, request, trace, plan, decision, ledger) from None
+        trace.first_token_ms = (time.time() - trace.started) * 1000.0
         self._settle(trace, plan, decision, ledger, "")
         relay = self._relay(opened, request, trace, plan, decision, ledger)
         # Started here, the relay is closed and recorded even if the caller drops the stream unread
@@ -167,9 +170,11 @@ class Pipeline(Deployment):
         try:
             if opened.first is not None:
                 pieces.append(opened.first.text)
+                trace.tool_calls += sum(delta.id is not None for delta in opened.first.tool_calls)
                 yield opened.first
             async for chunk in opened.rest:
                 pieces.append(chunk.text)
+                trace.tool_calls += sum(delta.id is not None for delta in chunk.tool_calls)
                 yield chunk
         except BackendError as err:  # after the first chunk: the answer is broken, and says so
             failure = from_backend(err, decision.forced)
@@ -193,6 +198,7 @@ class Pipeline(Deployment):
         trace.tier = ledger.tier or (decision.tier if decision else None)
         trace.model, trace.usage = ledger.served()
         trace.cost_usd = ledger.cost_usd
+        trace.calls = [spend.as_dict() for spend in ledger.spends]
         remote = self.remote_tier
         price = self.config.tiers[remote].price if remote else None
         baseline = ledger.baseline or trace.usage

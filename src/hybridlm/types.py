@@ -155,6 +155,9 @@ class Trace:
     redactions: dict[str, int] = field(default_factory=dict)  # personal data replaced before a remote tier, by type
     steps: list[dict[str, Any]] = field(default_factory=list)  # a task's planning, steps and answer (StepRecord.as_dict)
     context_tokens: dict[str, int] = field(default_factory=dict)  # long context shrunk: tokens before and kept
+    calls: list[dict[str, Any]] = field(default_factory=list)  # each call a tier made (Spend.as_dict)
+    first_token_ms: float | None = None  # streamed: from arrival to the first chunk the client could be sent
+    tool_calls: int = 0  # functions the answer called
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0
