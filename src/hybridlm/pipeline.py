@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from hybridlm.access.permissions import check_allowed
@@ -25,6 +25,7 @@ from hybridlm.errors import HybridLMError, MissingExtra
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.models.deadline import deadline_scope
+from hybridlm.models.registry import on_device
 from hybridlm.models.wrappers.shadow import SendShadow
 from hybridlm.models.wrappers.streams import OpenedStream, open_stream
 from hybridlm.plans import Call, Canned, Grounded, Plan
@@ -194,8 +195,9 @@ class Pipeline(Deployment):
 
     def _settle(self, trace: Trace, plan: Plan | None, decision: Decision | None, ledger: Ledger, text: str) -> None:
         """Fill the trace from what was decided and what the backends did."""
-        trace.decision = decision
+        trace.decision = decision if decision is None else self._with_escalation(decision)
         trace.tier = ledger.tier or (decision.tier if decision else None)
+        trace.served_locally = None if trace.tier is None else self.runs_here(trace.tier)
         trace.model, trace.usage = ledger.served()
         trace.cost_usd = ledger.cost_usd
         trace.calls = [spend.as_dict() for spend in ledger.spends]
@@ -216,6 +218,19 @@ class Pipeline(Deployment):
             trace.grounding = plan.grounding
         if self.config.server.store_text:
             trace.answer_text = text
+
+    def runs_here(self, tier: str) -> bool:
+        """The tier answers on this machine: an on-device model, or a canned answer (FAQ, flow step)."""
+        configured = self.config.tiers.get(tier)
+        return configured is None or on_device(configured.backend)
+
+    def _with_escalation(self, decision: Decision) -> Decision:
+        """A decision sending the request off the machine names why in its labels (the dashboard counts them):
+        the profile's own reason, else the router that chose it, or `forced` for a tier asked for by name."""
+        if self.runs_here(decision.tier) or "escalation" in decision.labels:
+            return decision
+        why = "forced" if decision.forced else decision.router
+        return replace(decision, labels={**decision.labels, "escalation": why})
 
     async def _failed(self, err: BaseException, request: Request, trace: Trace, plan: Plan | None,
                       decision: Decision | None, ledger: Ledger) -> BaseException:

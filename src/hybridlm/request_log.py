@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridlm.log_rollups import UPSERT, summed, upserts
 from hybridlm.spend import SpendBook, zone
-from hybridlm.sqlite_db import Schema, connect
-from hybridlm.sqlite_writer import GroupWriter
+from hybridlm.sqlite_db import Schema, connect, transaction
+from hybridlm.sqlite_writer import GroupWriter, Statement
 from hybridlm.types import Trace
 
 LOG_FILE_NAME = "requests.db"
@@ -100,6 +101,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE requests ADD COLUMN steps TEXT;
         """,
     ),
+    (
+        "006_observability",
+        """
+        ALTER TABLE requests ADD COLUMN signals TEXT;
+        ALTER TABLE requests ADD COLUMN calls TEXT;
+        ALTER TABLE requests ADD COLUMN first_token_ms REAL;
+        ALTER TABLE requests ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN served_locally INTEGER;
+        CREATE INDEX requests_profile_ts ON requests(profile, ts);
+        CREATE INDEX requests_status_ts ON requests(status, ts);
+        CREATE TABLE request_rollup (
+            span INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            tier TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            total REAL NOT NULL,
+            PRIMARY KEY (span, kind, bucket, tier, profile, key_id, status, value)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_backfill (pending INTEGER NOT NULL);
+        INSERT INTO rollup_backfill SELECT 1 WHERE EXISTS (SELECT 1 FROM requests);
+        """,
+    ),
 ]
 
 COLUMNS = (
@@ -107,7 +135,7 @@ COLUMNS = (
     "score", "threshold", "reason", "routed_tier", "prompt_tokens", "completion_tokens", "cost_usd",
     "baseline_cost_usd", "latency_ms", "status", "http_status", "fallback", "fallback_reason", "error",
     "error_code", "prompt_preview", "prompt", "answer", "shadow_of", "grounding",
-    "key_id", "redactions", "steps",
+    "key_id", "redactions", "steps", "signals", "calls", "first_token_ms", "tool_calls", "served_locally",
 )
 SCHEMA = Schema("request log", MIGRATIONS)
 INSERT_REQUEST = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -175,6 +203,9 @@ def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
         json.dumps(trace.grounding.summary()) if trace.grounding is not None else None,
         trace.key_id, json.dumps(trace.redactions) if trace.redactions else None,
         json.dumps(trace.steps) if trace.steps else None,
+        json.dumps({"features": d.features, "labels": d.labels, "forced": d.forced}) if d else None,
+        json.dumps(trace.calls) if trace.calls else None, trace.first_token_ms, trace.tool_calls,
+        None if trace.served_locally is None else int(trace.served_locally),
     )
 
 
@@ -197,6 +228,7 @@ class RequestLog:
         self._lock = threading.Lock()
         self._db = connect(path, SCHEMA)
         self._db.row_factory = sqlite3.Row
+        self._backfill_rollups()
         self._writer = GroupWriter(connect(path, SCHEMA), max_queued, f"request log {path}")
         self._stop_writer = weakref.finalize(self, self._writer.close)
         self._books_lock = threading.Lock()
@@ -206,20 +238,22 @@ class RequestLog:
         """Queue the trace's row and return a future resolved once it is committed (the row is
         taken now: the trace may change after). With `max_queued` rows waiting for the disk this
         blocks until there is room: back-pressure, never a row dropped."""
-        return self._writer.submit(INSERT_REQUEST, self._accept(trace, endpoint))
+        return self._writer.submit_all(self._accept(trace, endpoint))
 
     async def arecord(self, trace: Trace, endpoint: str = "/v1/chat/completions") -> None:
         """`record` for the event loop: returns once the row is committed; waiting for room or
         for the disk never blocks the loop."""
-        await self._writer.asubmit(INSERT_REQUEST, self._accept(trace, endpoint))
+        await self._writer.asubmit_all(self._accept(trace, endpoint))
 
-    def _accept(self, trace: Trace, endpoint: str) -> tuple[Any, ...]:
-        """The trace's row as it is now, its cost counted in the spend books."""
+    def _accept(self, trace: Trace, endpoint: str) -> tuple[Statement, ...]:
+        """The trace's row as it is now and its roll-ups, its cost counted in the spend books."""
         if trace.cost_usd:
             with self._books_lock:
                 for book in self._books.values():
                     book.add(trace.tier, trace.key_id, trace.started, trace.cost_usd)
-        return _row_values(trace, endpoint)
+        values = _row_values(trace, endpoint)
+        return ((INSERT_REQUEST, values),
+                *((UPSERT, rollup) for rollup in upserts(dict(zip(COLUMNS, values, strict=True)))))
 
     def spend_book(self, timezone: str | None = None) -> SpendBook:
         """The spend of the current day and month in `timezone` (IANA; None: the machine's), per tier and
@@ -229,7 +263,7 @@ class RequestLog:
             if book is None:
                 book = SpendBook(zone(timezone))
                 p = book.periods
-                book.load(tuple(r) for r in self._read(
+                book.load(tuple(r) for r in self.read(
                     """SELECT tier, key_id, SUM(CASE WHEN ts >= ? THEN cost_usd ELSE 0 END), SUM(cost_usd)
                        FROM requests WHERE ts >= ? AND cost_usd > 0 GROUP BY tier, key_id""",
                     (p.day_start, p.month_start)))
@@ -247,27 +281,39 @@ class RequestLog:
     def purge(self, before_ts: float) -> int:
         """Delete the requests (and their ratings) logged before `before_ts`, through the writer like every
         write; returns how many requests went."""
-        count = int(self._read("SELECT COUNT(*) FROM requests WHERE ts < ?", (before_ts,))[0][0])
+        count = int(self.read("SELECT COUNT(*) FROM requests WHERE ts < ?", (before_ts,))[0][0])
         if count:
             self._writer.submit("DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM requests "
                                 "WHERE ts < ?)", (before_ts,))
             self._writer.submit("DELETE FROM requests WHERE ts < ?", (before_ts,)).result()
+        self._writer.submit("DELETE FROM request_rollup WHERE bucket + span <= ?", (before_ts,)).result()
         return count
+
+    def _backfill_rollups(self) -> None:
+        """A log from before roll-ups gets them from its rows, once (the migration marks it); under the write
+        lock, so a second process opening it meanwhile finds nothing left to do."""
+        if not self._db.execute("SELECT 1 FROM rollup_backfill").fetchone():
+            return
+        with transaction(self._db):
+            if self._db.execute("DELETE FROM rollup_backfill").rowcount:
+                rows = (dict(r) for r in self._db.execute("SELECT * FROM requests"))
+                self._db.executemany(UPSERT, summed(rows))
 
     def flush(self) -> None:
         """Wait until every row queued so far is committed."""
         self._writer.flush()
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a query, after what this process queued before it is committed."""
         self.flush()
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read("SELECT * FROM requests ORDER BY ts DESC, id DESC LIMIT ?", (limit,))]
+        return [dict(r) for r in self.read("SELECT * FROM requests ORDER BY ts DESC, id DESC LIMIT ?", (limit,))]
 
     def get(self, request_id: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM requests WHERE request_id = ?", (request_id,))
+        rows = self.read("SELECT * FROM requests WHERE request_id = ?", (request_id,))
         return dict(rows[0]) if rows else None
 
     def labelled_pairs(self) -> list[dict[str, Any]]:
@@ -285,22 +331,22 @@ class RequestLog:
             FROM rated served JOIN rated shadow ON shadow.shadow_of = served.request_id
             WHERE served.tier != shadow.tier
         """
-        return [dict(r) for r in self._read(query)]
+        return [dict(r) for r in self.read(query)]
 
     def spend_since(self, tier: str, since_ts: float) -> float:
         """What the tier cost from `since_ts` on, from the file (budgets ask the `spend_book`)."""
-        rows = self._read("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE tier = ? AND ts >= ?",
+        rows = self.read("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE tier = ? AND ts >= ?",
                           (tier, since_ts))
         return float(rows[0][0])
 
     def totals(self, since_ts: float = 0.0) -> Totals:
-        head = self._read(
+        head = self.read(
             """SELECT COUNT(*), SUM(status = 'error'), SUM(fallback IS NOT NULL),
                       COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0)
                FROM requests WHERE ts >= ?""",
             (since_ts,),
         )[0]
-        tiers = self._read(
+        tiers = self.read(
             """SELECT COALESCE(tier, '(none)'), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)
                FROM requests WHERE ts >= ? GROUP BY 1 ORDER BY 2 DESC""",
             (since_ts,),
@@ -315,7 +361,7 @@ class RequestLog:
         """Spend per `tier` or per `key_id` from `day_start`, from `month_start` and in all, most first."""
         if column not in ("tier", "key_id"):
             raise ValueError(f"spend is kept by tier or key_id, not {column!r}")
-        rows = self._read(
+        rows = self.read(
             f"""SELECT {column}, COUNT(*), COALESCE(SUM(CASE WHEN ts >= ? THEN cost_usd END), 0),
                        COALESCE(SUM(CASE WHEN ts >= ? THEN cost_usd END), 0), COALESCE(SUM(cost_usd), 0)
                 FROM requests GROUP BY 1 ORDER BY 5 DESC, 2 DESC""",
@@ -324,7 +370,7 @@ class RequestLog:
         return [PeriodSpend(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
 
     def grounding_totals(self, since_ts: float = 0.0) -> GroundingTotals:
-        rows = [json.loads(r[0]) for r in self._read(
+        rows = [json.loads(r[0]) for r in self.read(
             "SELECT grounding FROM requests WHERE ts >= ? AND grounding IS NOT NULL", (since_ts,))]
         labels = [label for r in rows for label in (r.get("claims") or [])]
         return GroundingTotals(len(rows), len(labels), sum(label != "supported" for label in labels),

@@ -26,10 +26,14 @@ COMMIT_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.2
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class _Write:
-    sql: str
-    params: tuple[Any, ...]
+    """Statements that commit together or not at all (a request's row and its roll-ups)."""
+
+    statements: tuple[Statement, ...]
     done: Future[None] = field(default_factory=Future)
 
 
@@ -61,20 +65,27 @@ class GroupWriter:
 
     def submit(self, sql: str, params: tuple[Any, ...], block: bool = True) -> Future[None]:
         """Queue one statement. With the queue full, wait for room (block) or raise queue.Full."""
+        return self.submit_all(((sql, params),), block)
+
+    def submit_all(self, statements: tuple[Statement, ...], block: bool = True) -> Future[None]:
+        """Queue statements that commit in the same transaction, as one place in the queue."""
         if self._closed:
             raise WriterClosed(f"{self._name} is closed")
-        write = _Write(sql, params)
+        write = _Write(statements)
         self._queue.put(write, block=block)
         return write.done
 
     async def asubmit(self, sql: str, params: tuple[Any, ...]) -> None:
-        """Queue one statement and wait until it is committed, without blocking the event loop.
+        await self.asubmit_all(((sql, params),))
+
+    async def asubmit_all(self, statements: tuple[Statement, ...]) -> None:
+        """Queue statements and wait until they are committed, without blocking the event loop.
         With the queue full, the wait for room is on one thread of the writer's, in arrival order,
         rather than on threads of the loop's default executor that other work needs."""
         try:
-            done = self.submit(sql, params, block=False)
+            done = self.submit_all(statements, block=False)
         except queue.Full:  # shielded: a caller cancelled while it waits must not take its write back
-            waiting = asyncio.get_running_loop().run_in_executor(self._waiting_for_room, self.submit, sql, params)
+            waiting = asyncio.get_running_loop().run_in_executor(self._waiting_for_room, self.submit_all, statements)
             done = await asyncio.shield(waiting)
         await asyncio.wrap_future(done)
 
@@ -122,7 +133,8 @@ class GroupWriter:
             try:
                 with transaction(self._db):
                     for write in writes:
-                        self._db.execute(write.sql, write.params)
+                        for sql, params in write.statements:
+                            self._db.execute(sql, params)
             except Exception as err:  # whatever it is, the futures waiting on these writes get it
                 if is_busy(err) and attempt < COMMIT_ATTEMPTS:
                     time.sleep(RETRY_PAUSE_S * attempt)

@@ -158,6 +158,7 @@ class Trace:
     calls: list[dict[str, Any]] = field(default_factory=list)  # each call a tier made (Spend.as_dict)
     first_token_ms: float | None = None  # streamed: from arrival to the first chunk the client could be sent
     tool_calls: int = 0  # functions the answer called
+    served_locally: bool | None = None  # the answering tier runs on this machine (a canned answer does)
 
     def finish(self) -> None:
         self.latency_ms = (time.time() - self.started) * 1000.0

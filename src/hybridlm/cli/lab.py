@@ -114,11 +114,14 @@ def eval_router(
     fmt: FormatOption = None,
     encoder: EncoderOption = "minilm-static",
     k: Annotated[int, typer.Option(help="Neighbours for the kNN parts.")] = 50,
-    report: Annotated[Optional[Path], typer.Option(help="Folder for the PNG plot and Markdown/HTML report.")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Folder for the PNG plot, the Markdown/HTML report and its "
+                                                   "JSON; the dashboard's lab view shows the latest.")] = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """RouteLLM's APGR / CPT(50%) / CPT(80%) for two models, RouterBench's AIQ for more."""
     from hybridlm.errors import HybridLMError
+    from hybridlm.evaluation.lab_results import router_result, save_latest, save_result
     from hybridlm.evaluation.report import write_report
     from hybridlm.evaluation.router_eval import RouterEvaluator
     from hybridlm.models.encoder import encoder_name
@@ -140,7 +143,11 @@ def eval_router(
                                     train=_outcomes(train, fmt) if train else None)
     except (HybridLMError, ValueError) as err:
         fail(str(err), 2)
-    paths = write_report(result, report) if report else []
+    paths = []
+    if report:
+        lab = router_result(result)
+        paths = [*write_report(result, report), save_result(report, f"router-{result.data}", lab)]
+        save_latest(load_cli_config(config).resolved_data_dir(), f"router-{result.data}", lab)
     summary = result.summary()
     if as_json:
         print(json.dumps(summary))

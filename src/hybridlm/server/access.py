@@ -3,7 +3,7 @@ body's media type. A request that passes carries its `Caller` in `scope["state"]
 endpoints read it (`caller_of`) and hand it to the pipeline in `Request(caller=...)`; one that
 does not is answered in OpenAI's shape and logged once, like every refusal.
 
-- Admin pages (`/dashboard`, `/admin/...`) answer only to the hosts in `server.allowed_hosts`, so a
+- Admin pages (`/dashboard...`, `/admin/...`) answer only to the hosts in `server.allowed_hosts`, so a
   page on another site cannot reach them by pointing its own name at this machine (DNS rebinding).
 - With any active key in the key store, every path but `/healthz` needs `Authorization: Bearer
   <secret>`, and the admin pages an admin key. With none, the gateway is open (loopback only,
@@ -13,6 +13,8 @@ does not is answered in OpenAI's shape and logged once, like every refusal.
 """
 
 from __future__ import annotations
+
+import base64
 
 import orjson
 from fastapi import Request
@@ -43,8 +45,12 @@ def caller_of(request: Request) -> Caller | None:
     return caller
 
 
+def is_dashboard_path(path: str) -> bool:
+    return path == "/dashboard" or path.startswith("/dashboard/")
+
+
 def is_admin_path(path: str) -> bool:
-    return path == "/dashboard" or path == "/admin" or path.startswith("/admin/")
+    return is_dashboard_path(path) or path == "/admin" or path.startswith("/admin/")
 
 
 def host_name(header: str) -> str:
@@ -55,11 +61,18 @@ def host_name(header: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
-def bearer_token(headers: Headers) -> str | None:
+def bearer_token(headers: Headers, basic: bool = False) -> str | None:
+    """The key sent as `Bearer <key>`, or with `basic` as the password of HTTP Basic (what a browser sends
+    once it has asked its user)."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if basic and scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return None
+    elif scheme.lower() != "bearer":
         return None
-    return token.strip()
+    return token.strip() or None
 
 
 class AccessControl:
@@ -103,15 +116,19 @@ class AccessControl:
         """The key's caller; None when no key is needed (no active key, or an open path)."""
         if path in OPEN_PATHS or not self.keys.active():
             return None
-        secret = bearer_token(headers)
+        page = is_dashboard_path(path)
+        secret = bearer_token(headers, basic=page)
+        # A browser asks its user for the dashboard's key when told Basic; any user name, the key as password.
+        challenge = 'Basic realm="hybridlm dashboard", charset="UTF-8"' if page else 'Bearer realm="hybridlm"'
         if secret is None:
             raise APIError(401, "You didn't provide an API key. Send it in an Authorization header using Bearer "
                                 "auth (Authorization: Bearer YOUR_KEY); `hybridlm keys create` makes one.",
-                           code="invalid_api_key", headers={"www-authenticate": 'Bearer realm="hybridlm"'})
+                           code="invalid_api_key", headers={"www-authenticate": challenge})
         caller = self.keys.lookup(secret)
         if caller is None:
             raise APIError(401, "Incorrect API key provided (unknown or revoked).", code="invalid_api_key",
-                           headers={"www-authenticate": 'Bearer realm="hybridlm", error="invalid_token"'})
+                           headers={"www-authenticate": challenge if page else
+                                    'Bearer realm="hybridlm", error="invalid_token"'})
         return caller
 
     @staticmethod

@@ -23,7 +23,7 @@ from hybridlm.server.access import AccessControl, caller_of
 from hybridlm.server.admin import router as admin_router
 from hybridlm.server.chat.api_router import router as chat_router
 from hybridlm.server.chat.serving import ChatService
-from hybridlm.server.dashboard import router as dashboard_router
+from hybridlm.server.dashboard.api_router import router as dashboard_router
 from hybridlm.failures import APIError
 from hybridlm.server.factcheck.api_router import router as factcheck_router
 from hybridlm.server.factcheck.serving import FactCheckService
@@ -92,6 +92,10 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     def refused(request: Request, err: APIError) -> Response:
         result = rejected(pipeline, err, request.url.path, caller=caller_of(request))
         return json_response(result.body, result.status, result.headers)
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError) -> Response:
+        return refused(request, exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

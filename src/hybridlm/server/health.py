@@ -30,12 +30,18 @@ def without_paths(value: Any) -> Any:
     return value
 
 
-@router.get("/healthz")
-async def healthz(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
+def tier_states(pipeline: Pipeline) -> dict[str, Any]:
+    """Each tier's backend, model and state now (an upstream's circuit breaker), without paths."""
     tiers = {name: {"backend": pipeline.config.tiers[name].backend, "model": backend.model_name,
                     **(backend.describe() if hasattr(backend, "describe") else {})}
              for name, backend in pipeline.backends.items()}
+    return dict(without_paths(tiers))
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    tiers = tier_states(pipeline)
     degraded = any(tier.get("status") == "degraded" for tier in tiers.values())  # e.g. an upstream's circuit open
     return json_response(without_paths({"status": "degraded" if degraded else "ok", "version": __version__,
                                         "tiers": tiers, "router": pipeline.router.name,

@@ -66,7 +66,7 @@ class SupportPolicy:
             turn = self.flows.answer(conversation, text)
             signals = {"flow": turn.flow, **{f"slot_{k}": v for k, v in turn.slots.items()}}
             if turn.escalate:
-                return SupportDecision("llm", turn.reason, signals)
+                return SupportDecision("llm", turn.reason, {**signals, "escalation": "flow"})
             return SupportDecision("flow", turn.reason, signals, reply=turn.reply)
         found = self.analyse(messages)
         signals: dict[str, Any] = {k: v for s in found.values() for k, v in s.values.items()}
@@ -74,13 +74,14 @@ class SupportPolicy:
         intent: IntentPrediction | None = found["intent"].finding if "intent" in found else None
         faq: FAQMatch | None = found["faq"].finding if "faq" in found else None
 
-        def llm(reason: str) -> SupportDecision:
-            return SupportDecision("llm", reason, signals)
+        def llm(why: str, reason: str) -> SupportDecision:
+            """Escalate, `why` naming the rule (the dashboard counts escalations by it)."""
+            return SupportDecision("llm", reason, {**signals, "escalation": why})
 
         if SUMMARY.search(text):
-            return llm("a summary or report was asked for")
+            return llm("summary", "a summary or report was asked for")
         if sentiment.angry or self.unhappy(sentiment):
-            return llm(f"negative sentiment ({self.why_unhappy(sentiment)})")
+            return llm("negative_sentiment", f"negative sentiment ({self.why_unhappy(sentiment)})")
         agrees = faq is not None and (intent is None or faq.faq.intent in (None, intent.label))
         if faq and self.kb and faq.similarity >= self.kb.threshold and agrees:
             return SupportDecision("faq", f"FAQ match {faq.similarity:.2f} >= {self.kb.threshold:.2f}: "
@@ -88,21 +89,21 @@ class SupportPolicy:
         if intent is None:
             return SupportDecision("slm", "no intent model; the SLM answers what the FAQ does not", signals)
         if intent.out_of_scope:
-            return llm(f"out of scope: {intent.scope_reason}")
+            return llm("out_of_scope", f"out of scope: {intent.scope_reason}")
         if intent.confidence < self.min_intent_confidence:
-            return llm(f"low intent confidence: '{intent.label}' at {intent.confidence:.2f}")
+            return llm("low_intent_confidence", f"low intent confidence: '{intent.label}' at {intent.confidence:.2f}")
         if intent.label in self.llm_intents:
-            return llm(f"intent '{intent.label}' is handled by the LLM")
+            return llm("llm_intent", f"intent '{intent.label}' is handled by the LLM")
         second = intent.alternatives[1] if len(intent.alternatives) > 1 else None
         if second and second[1] >= self.second_intent_share:
-            return llm(f"two intents: '{intent.label}' ({intent.confidence:.2f}) and '{second[0]}' ({second[1]:.2f})")
+            return llm("two_intents", f"two intents: '{intent.label}' ({intent.confidence:.2f}) and '{second[0]}' ({second[1]:.2f})")
         words, questions = len(text.split()), text.count("?")
         if words > self.max_routine_words or questions > 2:
-            return llm(f"long multi-part message ({words} words, {questions} questions)")
+            return llm("long_message", f"long multi-part message ({words} words, {questions} questions)")
         turn = self.flows.start(conversation, intent.label) if self.flows and conversation else None
         if turn is not None:
             if turn.escalate:
-                return llm(turn.reason)
+                return llm("flow", turn.reason)
             return SupportDecision("flow", f"routine intent '{intent.label}' ({intent.confidence:.2f}) starts "
                                            f"{turn.reason.removeprefix('flow ')}", signals, reply=turn.reply)
         guide = faq if faq and faq.similarity >= GUIDANCE_SIMILARITY and agrees else None
