@@ -3,8 +3,9 @@ body's media type. A request that passes carries its `Caller` in `scope["state"]
 endpoints read it (`caller_of`) and hand it to the pipeline in `Request(caller=...)`; one that
 does not is answered in OpenAI's shape and logged once, like every refusal.
 
-- Admin pages (`/dashboard`, `/admin/...`) answer only to the hosts in `server.allowed_hosts`, so a
-  page on another site cannot reach them by pointing its own name at this machine (DNS rebinding).
+- Admin pages (`/dashboard`, `/metrics`, `/admin/...`) answer only to the hosts in
+  `server.allowed_hosts`, so a page on another site cannot reach them by pointing its own name at
+  this machine (DNS rebinding).
 - With any active key in the key store, every path but `/healthz` needs `Authorization: Bearer
   <secret>`, and the admin pages an admin key. With none, the gateway is open (loopback only,
   unless `allow_open`: see `access.exposure`).
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from hybridlm.pipeline import Pipeline
 
 OPEN_PATHS = frozenset({"/healthz"})
+ADMIN_PAGES = frozenset({"/dashboard", "/metrics", "/admin"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_MEDIA_TYPE = "application/json"
 ANY_HOST = "*"
@@ -44,7 +46,7 @@ def caller_of(request: Request) -> Caller | None:
 
 
 def is_admin_path(path: str) -> bool:
-    return path == "/dashboard" or path == "/admin" or path.startswith("/admin/")
+    return path in ADMIN_PAGES or path.startswith("/admin/")
 
 
 def host_name(header: str) -> str:
