@@ -36,6 +36,7 @@ from hybridlm.routing.base import last_user_text
 from hybridlm.routing.tools import TOOLS
 from hybridlm.failures import APIError, from_backend, mark_failed
 from hybridlm.targets import BUILT_IN_PROFILES, Target, UnknownModel
+from hybridlm.telemetry.metrics import GatewayMetrics
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class Pipeline(Deployment):
     @cached_property
     def rate_limits(self) -> RateLimits:
         return RateLimits()
+
+    @cached_property
+    def metrics(self) -> GatewayMetrics:
+        return GatewayMetrics(self.backends)
 
     @cached_property
     def _shadows(self) -> set[asyncio.Task[None]]:
@@ -260,10 +265,11 @@ class Pipeline(Deployment):
         return RequestFailed(failure, trace)
 
     def record(self, trace: Trace, endpoint: str) -> Future[None]:
-        """Queue the request's row (its tokens counted against its key's rate limit); the future is done once it
-        is committed."""
+        """Queue the request's row (its tokens counted against its key's rate limit, the request in the metrics);
+        the future is done once it is committed."""
         trace.finish()
         self.rate_limits.settle(trace.key_id, trace.usage.total_tokens)
+        self.metrics.observe(trace)
         return self.log.record(trace, endpoint)
 
     # shadow sampling

@@ -3,8 +3,9 @@ body's media type. A request that passes carries its `Caller` in `scope["state"]
 endpoints read it (`caller_of`) and hand it to the pipeline in `Request(caller=...)`; one that
 does not is answered in OpenAI's shape and logged once, like every refusal.
 
-- Admin pages (`/dashboard...`, `/admin/...`) answer only to the hosts in `server.allowed_hosts`, so a
-  page on another site cannot reach them by pointing its own name at this machine (DNS rebinding).
+- Admin pages (`/dashboard...`, `/metrics`, `/admin/...`) answer only to the hosts in
+  `server.allowed_hosts`, so a page on another site cannot reach them by pointing its own name at
+  this machine (DNS rebinding).
 - With any active key in the key store, every path but `/healthz` needs `Authorization: Bearer
   <secret>`, and the admin pages an admin key. With none, the gateway is open (loopback only,
   unless `allow_open`: see `access.exposure`).
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from hybridlm.pipeline import Pipeline
 
 OPEN_PATHS = frozenset({"/healthz"})
+ADMIN_PAGES = frozenset({"/metrics", "/admin"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_MEDIA_TYPE = "application/json"
 ANY_HOST = "*"
@@ -50,7 +52,7 @@ def is_dashboard_path(path: str) -> bool:
 
 
 def is_admin_path(path: str) -> bool:
-    return is_dashboard_path(path) or path == "/admin" or path.startswith("/admin/")
+    return is_dashboard_path(path) or path in ADMIN_PAGES or path.startswith("/admin/")
 
 
 def host_name(header: str) -> str:

@@ -30,6 +30,7 @@ from hybridlm.server.factcheck.serving import FactCheckService
 from hybridlm.server.feedback.api_router import router as feedback_router
 from hybridlm.server.feedback.serving import FeedbackService
 from hybridlm.server.health import router as health_router
+from hybridlm.server.metrics import router as metrics_router
 from hybridlm.server.summarize.api_router import router as summarize_router
 from hybridlm.server.summarize.serving import SummarizeService
 from hybridlm.server.boundary import ErrorBoundary
@@ -63,6 +64,7 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
         yield
         retention.cancel()
         await pipeline.aclose()
+        pipeline.metrics.close()
         keys.close()
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -81,6 +83,7 @@ def build_app(config: Config, pipeline: Pipeline | None = None) -> FastAPI:
     app.include_router(dashboard_router)
     app.include_router(admin_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
 
     @app.get("/v1/models")
     async def list_models() -> Response:

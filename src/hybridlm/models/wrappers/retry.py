@@ -43,6 +43,7 @@ class RetryingBackend(BackendWrapper):
         self.options = options
         self._sleep = sleep
         self._jitter = wait_random_exponential(multiplier=options.initial_backoff, max=options.max_backoff)
+        self.retries = 0  # tries beyond the first, since start: the metrics read it
 
     def _wait(self, state: RetryCallState) -> float:
         return max(self._jitter(state), _failure(state).retry_after or 0.0)
@@ -54,14 +55,15 @@ class RetryingBackend(BackendWrapper):
                 or state.upcoming_sleep > self.options.max_backoff
                 or (left is not None and state.upcoming_sleep >= left))
 
-    def _log_retry(self, state: RetryCallState) -> None:
+    def _before_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
         log.info("retrying in %.2f s (try %d of %d): %s", state.upcoming_sleep,
                  state.attempt_number + 1, self.options.attempts, _failure(state).message)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda err: isinstance(err, BackendError) and is_transient(err)),
-            wait=self._wait, stop=self._give_up, sleep=self._sleep, before_sleep=self._log_retry, reraise=True)
+            wait=self._wait, stop=self._give_up, sleep=self._sleep, before_sleep=self._before_retry, reraise=True)
 
         async def attempt() -> T:  # tenacity awaits what a coroutine function returns, not what other callables return
             return await call()
