@@ -15,7 +15,8 @@ os.environ.setdefault("HYBRIDLM_MODELS_DIR", str(Path(tempfile.gettempdir()) / "
 DATA = Path(__file__).parent / "data"
 
 STRIPPED = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HYBRIDLM_CONFIG", "HYBRIDLM_LLM_MODEL",
-            "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+            "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 @pytest.fixture(autouse=True)

@@ -267,6 +267,42 @@ class ContextConfig(BaseModel):
     min_tokens: int = Field(2048, gt=0, description="Requests of this many tokens (estimated) or fewer are sent whole.")
 
 
+TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+
+class TelemetryConfig(BaseModel):
+    """OpenTelemetry traces of each request's stages (`hybridlm.telemetry.tracing`): made and sent only when an
+    endpoint is set, here or in the standard OpenTelemetry variables."""
+
+    model_config = ConfigDict(extra="forbid")
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces "
+                                      f"(default: ${TRACES_ENDPOINT_ENV}, else ${OTLP_ENDPOINT_ENV} + /v1/traces; "
+                                      "none: nothing is traced). Needs hybridlm[otel].")
+    service_name: str = Field("hybridlm", min_length=1, description="The spans' service.name.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every export (a collector's key, "
+                                    "say), over those of $OTEL_EXPORTER_OTLP_TRACES_HEADERS or "
+                                    "$OTEL_EXPORTER_OTLP_HEADERS; `hybridlm config` masks their values.")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, such as http://127.0.0.1:4318/v1/traces")
+        return url
+
+    def endpoint(self) -> str | None:
+        """Where spans go: the configured URL, else the traces variable, else the base variable with the traces
+        path; None: nowhere."""
+        if self.otlp_endpoint:
+            return self.otlp_endpoint
+        if url := os.environ.get(TRACES_ENDPOINT_ENV):
+            return url
+        if base := os.environ.get(OTLP_ENDPOINT_ENV):
+            return f"{base.rstrip('/')}/v1/traces"
+        return None
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_dir: Path | None = None
@@ -286,6 +322,7 @@ class Config(BaseModel):
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @model_validator(mode="after")
     def _router_tiers_exist(self) -> Config:

@@ -7,6 +7,7 @@ so the gateway does it at start-up and never inside a request.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Self
 
@@ -19,6 +20,7 @@ from hybridlm.routing.base import Router
 from hybridlm.routing.registry import build_router
 from hybridlm.routing.tools import ToolRouter
 from hybridlm.targets import Target, model_names, resolve
+from hybridlm.telemetry.tracing import Tracing
 from hybridlm.request import Caller
 from hybridlm.request_log import RequestLog, default_log_path
 from hybridlm.tools.relevance import ToolRelevance
@@ -47,6 +49,7 @@ class Deployment:
         self._fact_checker: FactChecker | None = None
         self._pii: PiiDetector | None = None
         self.tool_router = tool_router or ToolRouter(config.router.tools)
+        self.tracing = Tracing.from_config(config.telemetry)  # an endpoint without its extra fails here
         self.warmed = False
 
     @classmethod
@@ -165,3 +168,4 @@ class Deployment:
         if self._rag is not None:
             self._rag.close()
         self.log.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # last: the log's final rows end their spans

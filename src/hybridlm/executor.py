@@ -22,6 +22,7 @@ from hybridlm.privacy.placeholders import Redaction
 from hybridlm.privacy.redacting import Redacting
 from hybridlm.plans import Call, Canned, Draft, Grounded, Orchestrated, Plan
 from hybridlm.request import Caller, Request
+from hybridlm.telemetry.tracing import CHECK
 from hybridlm.types import Chunk, Completion, Decision, Message, ToolCallDelta, Usage
 
 LLM_UNAVAILABLE = "llm_unavailable"
@@ -41,7 +42,7 @@ class Executor:
         """The tier at its price (behind the request's redaction when personal data must not reach it), and
         within its budgets and the caller's, if any apply."""
         backend: ChatBackend = Accounted(self._shrinking(tier, self._private(tier, ledger), ledger), tier,
-                                         self.d.config.tiers[tier].price, ledger)
+                                         self.d.config.tiers[tier].price, ledger, self.d.tracing)
         budgets = budgets_for(self.d.config, tier, caller)
         return Budgeted(backend, tier, self.d.config, self.d.spend, budgets) if budgets else backend
 
@@ -150,8 +151,11 @@ class Executor:
         async def sample(sample_params: GenerationParams) -> Completion:
             return await self.paid(local, ledger, caller).complete(request.messages, sample_params)
 
-        verdict = await plan.check(draft, sample)
-        escalate = verdict.value >= plan.threshold
+        with self.d.tracing.span(CHECK, {"hybridlm.check": plan.kind}) as span:
+            verdict = await plan.check(draft, sample)
+            escalate = verdict.value >= plan.threshold
+            span.set_attributes({"hybridlm.score": verdict.value, "hybridlm.threshold": plan.threshold,
+                                 "hybridlm.escalate": escalate})
         reason = (f"{plan.kind}: draft verifier score {verdict.value:.2f} {'>=' if escalate else '<'} threshold "
                   f"{plan.threshold:.2f}: {verdict.explain()}")
         decision = replace(plan.decision, tier=remote if escalate and remote else local, score=verdict.value,
@@ -190,7 +194,12 @@ class Executor:
                 ledger.note_fallback(BUDGET_EXHAUSTED, f"{err.message}; the answer is not corrected")
             return latest
 
-        text = await self.d.rag.verify(plan.grounding, request.messages, answer.text, ask)
+        with self.d.tracing.span(CHECK, {"hybridlm.check": "factcheck"}) as span:
+            text = await self.d.rag.verify(plan.grounding, request.messages, answer.text, ask)
+            report = plan.grounding.report
+            span.set_attributes({"hybridlm.supported": report is not None and report.supported,
+                                 "hybridlm.correction_rounds": plan.grounding.rounds,
+                                 "hybridlm.removed_claims": len(plan.grounding.removed)})
         return replace(answer, text=text, usage=ledger.served()[1])
 
 

@@ -13,9 +13,10 @@ from types import ModuleType
 
 from hybridlm.errors import MissingExtra
 
-SUPPORT, RAG, LAB = "support", "rag", "lab"
+SUPPORT, RAG, LAB, OTEL = "support", "rag", "lab", "otel"
 
-# Top-level module -> (the distribution that installs it, the smallest extra that lists it).
+# Module (top-level, or a package within a namespace such as opentelemetry's, whose API is a core
+# dependency) -> (the distribution that installs it, the smallest extra that lists it).
 OPTIONAL: dict[str, tuple[str, str]] = {
     "torch": ("torch", SUPPORT),
     "sentence_transformers": ("sentence-transformers", SUPPORT),
@@ -27,12 +28,16 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "scipy": ("scikit-learn", SUPPORT),  # comes with it
     "pypdf": ("pypdf", RAG),
     "matplotlib": ("matplotlib", LAB),
+    "opentelemetry.sdk": ("opentelemetry-sdk", OTEL),
+    "opentelemetry.exporter.otlp.proto.http": ("opentelemetry-exporter-otlp-proto-http", OTEL),
 }
 
 
 def missing(module: str) -> MissingExtra:
     """The error for `module` (or a submodule of it) not being installed."""
-    distribution, extra = OPTIONAL[module.partition(".")[0]]
+    parts = module.split(".")
+    owner = next(name for n in range(len(parts), 0, -1) if (name := ".".join(parts[:n])) in OPTIONAL)
+    distribution, extra = OPTIONAL[owner]
     return MissingExtra(distribution, extra)
 
 

@@ -37,6 +37,7 @@ from hybridlm.routing.tools import TOOLS
 from hybridlm.failures import APIError, from_backend, mark_failed
 from hybridlm.targets import BUILT_IN_PROFILES, Target, UnknownModel
 from hybridlm.telemetry.metrics import GatewayMetrics
+from hybridlm.telemetry.tracing import PLAN, decision_attributes
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace
 
 log = logging.getLogger(__name__)
@@ -99,16 +100,20 @@ class Pipeline(Deployment):
         return self.profiles[ROUTED]
 
     async def plan(self, request: Request, trace: Trace) -> Plan:
-        try:
-            target = self.resolve(request.model) if request.profile is None else Target(None, request.profile, 0.0)
-        except UnknownModel as err:
-            raise APIError(404, str(err), code="model_not_found", param="model") from None
-        check_allowed(request.caller, target)
-        trace.profile = target.profile
-        profile = self._profile(request, target)
-        if profile.cheap(request, target):
-            return profile.plan(request, target)
-        return await asyncio.to_thread(profile.plan, request, target)
+        with self.tracing.span(PLAN) as span:
+            try:
+                target = self.resolve(request.model) if request.profile is None else Target(None, request.profile, 0.0)
+            except UnknownModel as err:
+                raise APIError(404, str(err), code="model_not_found", param="model") from None
+            check_allowed(request.caller, target)
+            trace.profile = target.profile
+            profile = self._profile(request, target)
+            if profile.cheap(request, target):
+                plan = profile.plan(request, target)
+            else:  # the worker thread runs in a copy of this context: its spans nest under this one
+                plan = await asyncio.to_thread(profile.plan, request, target)
+            span.set_attributes(decision_attributes(target.profile, plan.decision))
+            return plan
 
     async def explain(self, request: Request) -> Trace:
         """The decision alone, with any fallback it would meet now; no model is called, nothing is recorded."""
@@ -132,17 +137,18 @@ class Pipeline(Deployment):
         """Serve the request whole; raises RequestFailed (already recorded) when it cannot be served."""
         trace, ledger, decision = self.start_trace(request, stream=False), Ledger(), None
         plan: Plan | None = None
-        try:
-            with deadline_scope(self.config.server.deadline_s):
-                self.rate_limits.admit(request.caller, estimated_tokens(request))
-                plan = await self.plan(request, trace)
-                decision = plan.decision
-                answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
-        except BaseException as err:
-            raise await self._failed(err, request, trace, plan, decision, ledger) from None
-        self._settle(trace, plan, decision, ledger, answer.text)
-        trace.tool_calls = len(answer.tool_calls)
-        await asyncio.wrap_future(self.record(trace, request.endpoint))  # committed before the answer is sent
+        with self.tracing.request(trace):
+            try:
+                with deadline_scope(self.config.server.deadline_s):
+                    self.rate_limits.admit(request.caller, estimated_tokens(request))
+                    plan = await self.plan(request, trace)
+                    decision = plan.decision
+                    answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
+            except BaseException as err:
+                raise await self._failed(err, request, trace, plan, decision, ledger) from None
+            self._settle(trace, plan, decision, ledger, answer.text)
+            trace.tool_calls = len(answer.tool_calls)
+            await asyncio.wrap_future(self.record(trace, request.endpoint))  # committed before the answer is sent
         return Answer(answer, trace)
 
     async def run_stream(self, request: Request) -> StreamAnswer:
@@ -151,15 +157,16 @@ class Pipeline(Deployment):
         of that; the rest of the stream is bounded by the tier's own timeouts."""
         trace, ledger, decision = self.start_trace(request, stream=True), Ledger(), None
         plan: Plan | None = None
-        try:
-            with deadline_scope(self.config.server.deadline_s):
-                self.rate_limits.admit(request.caller, estimated_tokens(request))
-                plan = await self.plan(request, trace)
-                decision = plan.decision
-                chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
-                opened = await open_stream(chunks)
-        except BaseException as err:
-            raise await self._failed(err, request, trace, plan, decision, ledger) from None
+        with self.tracing.request(trace):  # the root span ends when the relay records the stream
+            try:
+                with deadline_scope(self.config.server.deadline_s):
+                    self.rate_limits.admit(request.caller, estimated_tokens(request))
+                    plan = await self.plan(request, trace)
+                    decision = plan.decision
+                    chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
+                    opened = await open_stream(chunks)
+            except BaseException as err:
+                raise await self._failed(err, request, trace, plan, decision, ledger) from None
         trace.first_token_ms = (time.time() - trace.started) * 1000.0
         self._settle(trace, plan, decision, ledger, "")
         relay = self._relay(opened, request, trace, plan, decision, ledger)
@@ -270,7 +277,9 @@ class Pipeline(Deployment):
         trace.finish()
         self.rate_limits.settle(trace.key_id, trace.usage.total_tokens)
         self.metrics.observe(trace)
-        return self.log.record(trace, endpoint)
+        written = self.log.record(trace, endpoint)
+        self.tracing.recorded(trace, endpoint, written)  # the request's spans end once the row is committed
+        return written
 
     # shadow sampling
     def _shadow_sender(self, served: Trace) -> SendShadow:
@@ -290,14 +299,15 @@ class Pipeline(Deployment):
         decision = Decision(tier, None, None, f"shadow of {served.request_id}: sampled to collect outcome labels",
                             "shadow", forced=True)
         ledger = Ledger()
-        try:
-            answer = await self.executor.paid(tier, ledger).complete(messages, params)
-        except BackendError as err:
-            self._settle(shadow, None, decision, ledger, "")
-            shadow.status, shadow.http_status, shadow.error = "error", 502, err.message
-        else:
-            self._settle(shadow, None, decision, ledger, answer.text)
-        await asyncio.wrap_future(self.record(shadow, "shadow"))
+        with self.tracing.request(shadow):  # a trace of its own, linked to the served request's
+            try:
+                answer = await self.executor.paid(tier, ledger).complete(messages, params)
+            except BackendError as err:
+                self._settle(shadow, None, decision, ledger, "")
+                shadow.status, shadow.http_status, shadow.error = "error", 502, err.message
+            else:
+                self._settle(shadow, None, decision, ledger, answer.text)
+            await asyncio.wrap_future(self.record(shadow, "shadow"))
 
     async def aclose(self) -> None:
         if self._shadows:

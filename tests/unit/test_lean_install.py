@@ -22,7 +22,7 @@ WITHOUT_EXTRAS = textwrap.dedent(f"""
 
     class NotInstalled(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] in {sorted(OPTIONAL)!r}:
+            if any(name == m or name.startswith(m + ".") for m in {sorted(OPTIONAL)!r}):
                 raise ImportError(f"No module named {{name!r}}")
             return None
 
@@ -145,4 +145,14 @@ def test_each_optional_library_is_in_the_extra_that_names_it_and_not_in_the_core
         assert distribution in extras[extra], f"{module}: {distribution} is not in hybridlm[{extra}]"
         assert distribution.split("[")[0] not in core, f"{distribution} is a core dependency"
     assert extras["support"] <= extras["rag"]
-    assert extras["support"] | extras["rag"] | extras["lab"] == extras["all"]
+    assert extras["support"] | extras["rag"] | extras["lab"] | extras["otel"] == extras["all"]
+
+
+def test_a_trace_endpoint_without_the_otel_extra_stops_the_gateway_before_it_serves(tmp_path: Path) -> None:
+    config = tmp_path / "hybridlm.yaml"
+    config.write_text("telemetry:\n  otlp_endpoint: http://127.0.0.1:4318/v1/traces\n", encoding="utf-8")
+    done = python(WITHOUT_EXTRAS + "from hybridlm.cli import app; "
+                  f"app(['serve', '--config', {str(config)!r}], prog_name='hybridlm')")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: opentelemetry-sdk is not installed: this needs hybridlm[otel]: "
+                                   "pip install 'hybridlm[otel]'")

@@ -153,6 +153,7 @@ def serve(
     from hybridlm.access.exposure import open_exposure
     from hybridlm.access.keys import KeyStore, default_keys_path
     from hybridlm.errors import HybridLMError
+    from hybridlm.models.openai_http import public_url
     from hybridlm.pipeline import Pipeline
     from hybridlm.server import build_app
 
@@ -177,6 +178,8 @@ def serve(
     if pipeline.remote_tier is None:
         console.print("[yellow]no LLM tier configured: everything is answered locally[/yellow]")
     console.print(f"request log: {pipeline.log.path}")
+    if (traces := cfg.telemetry.endpoint()) is not None:
+        console.print(f"traces: OTLP/HTTP to {public_url(traces)}")
     console.print("API keys: required" if keys_active else "API keys: none (open; `hybridlm keys create` adds one)")
     console.print(f"gateway on [bold]http://{host}:{port}/v1[/bold] (model 'hybrid' routes)")
     uvicorn.run(build_app(cfg, pipeline), host=host, port=port, log_level=log_level, access_log=False)

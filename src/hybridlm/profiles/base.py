@@ -23,7 +23,8 @@ class Profile(Protocol):
 def routed_decision(deployment: Deployment, request: Request, target: Target) -> Decision:
     """The router's score against the threshold, or the tier the request named (its score still shown)."""
     router = deployment.router
-    score = router.score(request.messages)
+    with deployment.tracing.analyse(router.name):
+        score = router.score(request.messages)
     if target.forced_tier:
         return Decision(target.forced_tier, score.value, target.threshold,
                         f"forced: the request named tier '{target.forced_tier}'", router.name, score.contributions,

@@ -22,7 +22,8 @@ class RagProfile:
 
     def plan(self, request: Request, target: Target) -> Plan:
         d = self.deployment
-        grounding = d.rag.ground(last_user_text(request.messages))
+        with d.tracing.analyse(RAG):  # retrieval and grading
+            grounding = d.rag.ground(last_user_text(request.messages))
         if not grounding.sources and d.config.rag.when_nothing_relevant != "llm":
             graded = len(grounding.graded)
             found = (f"none of the {graded} retrieved chunks is relevant" if graded

@@ -20,7 +20,8 @@ class SupportProfile:
     def plan(self, request: Request, target: Target) -> Plan:
         d = self.deployment
         policy = d.support
-        decision = policy.decide(request.messages, request.conversation)
+        with d.tracing.analyse(SUPPORT):  # the skills' signals and flows, and the policy's rules on them
+            decision = policy.decide(request.messages, request.conversation)
         numbers = {k: float(v) for k, v in decision.signals.items() if isinstance(v, int | float)}
         labels = {k: v for k, v in decision.signals.items() if isinstance(v, str)}
         tier = {"slm": d.local_tier, "llm": d.remote_tier or d.local_tier}.get(decision.action, decision.action)

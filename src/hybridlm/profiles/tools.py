@@ -25,7 +25,8 @@ class ToolsProfile:
         tools = request.params.tools
         assert tools is not None
         d, router = self.deployment, self.deployment.tool_router
-        score, threshold = router.before(request.messages, tools), router.threshold
+        with d.tracing.analyse(TOOLS):
+            score, threshold = router.before(request.messages, tools), router.threshold
         if score.value >= threshold:
             reason = f"tools: score {score.value:.2f} >= threshold {threshold:.2f}: {score.explain()}"
             decision = Decision(d.remote_tier or d.local_tier, score.value, threshold, reason, TOOLS,
