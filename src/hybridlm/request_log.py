@@ -180,17 +180,6 @@ class PeriodSpend:
     all_time_usd: float
 
 
-@dataclass(frozen=True)
-class GroundingTotals:
-    """What the fact-check did to grounded answers (hybrid/rag) in a period."""
-
-    answers: int
-    claims: int
-    flagged: int  # claims still flagged after the last round
-    rounds: int
-    removed: int
-
-
 def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
     d = trace.decision
     return (
@@ -368,13 +357,6 @@ class RequestLog:
             (day_start, month_start),
         )
         return [PeriodSpend(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
-
-    def grounding_totals(self, since_ts: float = 0.0) -> GroundingTotals:
-        rows = [json.loads(r[0]) for r in self.read(
-            "SELECT grounding FROM requests WHERE ts >= ? AND grounding IS NOT NULL", (since_ts,))]
-        labels = [label for r in rows for label in (r.get("claims") or [])]
-        return GroundingTotals(len(rows), len(labels), sum(label != "supported" for label in labels),
-                               sum(r.get("rounds", 0) for r in rows), sum(r.get("removed", 0) for r in rows))
 
     def close(self) -> None:
         """Commit what is queued, stop the writer and close the file; idempotent."""

@@ -157,9 +157,9 @@ def test_a_text_plain_body_is_refused(gateway: Gateway, keys: Keys) -> None:
     assert_refusal(gateway, reply, 415, "unsupported_media_type", keys.plain)
 
 
-def dashboard(gateway: Gateway, key: Key | None, host: str | None = None) -> httpx.Response:
+def dashboard(gateway: Gateway, key: Key | None, host: str | None = None, path: str = "/dashboard") -> httpx.Response:
     headers = {"authorization": f"Bearer {key.secret}"} if key else {}
-    return httpx.get(gateway.url + "/dashboard", headers={**headers, **({"host": host} if host else {})})
+    return httpx.get(gateway.url + path, headers={**headers, **({"host": host} if host else {})})
 
 
 def test_the_dashboard_answers_only_to_its_own_host(gateway: Gateway, keys: Keys) -> None:
@@ -171,9 +171,14 @@ def test_the_dashboard_answers_only_to_its_own_host(gateway: Gateway, keys: Keys
 def test_the_dashboard_needs_an_admin_key(gateway: Gateway, keys: Keys) -> None:
     assert_refusal(gateway, dashboard(gateway, None), 401, "invalid_api_key")
     assert_refusal(gateway, dashboard(gateway, keys.plain), 403, "admin_key_required", keys.plain)
+    assert_refusal(gateway, dashboard(gateway, keys.plain, path="/dashboard/api/overview"), 403,
+                   "admin_key_required", keys.plain)
     page = dashboard(gateway, keys.admin)
-    assert page.status_code == 200 and "latest requests" in page.text
-    assert str(gateway.data_dir) not in page.text and "requests.db" not in page.text
+    assert page.status_code == 200 and "Recent requests" in page.text
+    for path in ("/dashboard/api/overview", "/dashboard/api/requests", "/dashboard/api/lab"):
+        data = dashboard(gateway, keys.admin, path=path)
+        assert data.status_code == 200, data.text
+        assert str(gateway.data_dir) not in data.text and "requests.db" not in data.text
 
 
 def test_admin_keys_lists_keys_without_secrets(gateway: Gateway, keys: Keys) -> None:

@@ -119,5 +119,10 @@ def test_dashboard_shows_traffic_and_recent_requests(client: openai.OpenAI, gate
     ask(client, SIMPLE)
     page = httpx.get(gateway.url + "/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "latest requests" in page.text and "What are your opening hours?" in page.text
-    assert "<td>slm</td>" in page.text and "saved" in page.text
+    assert "/dashboard/static/chart.umd.min.js" in page.text
+    assert httpx.get(gateway.url + "/dashboard/static/chart.umd.min.js").text.startswith("/*!\n * Chart.js")
+    recent = httpx.get(gateway.url + "/dashboard/api/requests", params={"window": "1h", "tier": "slm"}).json()["data"]
+    assert recent and {r["tier"] for r in recent} == {"slm"}
+    assert any(r["prompt_preview"] == SIMPLE for r in recent)
+    overview = httpx.get(gateway.url + "/dashboard/api/overview", params={"window": "1h"}).json()
+    assert overview["totals"]["by_lane"]["slm"] >= 1 and "slm" in overview["latency"]

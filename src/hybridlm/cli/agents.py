@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_console, fail, load_cli_config
+from hybridlm.cli.common import ConfigOption, JsonOption, app, console, err_console, fail
 from hybridlm.cli.gateway import _open_log, _route_table, hybrid_api, load_local_models
 
 if TYPE_CHECKING:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from hybridlm.api import ChatResult, HybridLM
     from hybridlm.config import Config
     from hybridlm.pipeline import Pipeline
+    from hybridlm.request_log import RequestLog
     from hybridlm.types import Trace
 
 
@@ -201,11 +203,19 @@ def logs(
     purge: Annotated[bool, typer.Option("--purge", help="Delete the requests older than the retention period "
                                                         "(server.retention_days, or --older-than) instead.")] = False,
     older_than: Annotated[Optional[float], typer.Option(help="With --purge: days to keep.", min=0)] = None,
+    export: Annotated[Optional[str], typer.Option("--export", help="Write every request (all columns) as csv or "
+                                                  "jsonl to stdout or --out, streamed, instead.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="With --export: from 30m, 24h, 7d ago or a date "
+                                                 "(2026-12-01, 2026-12-01T08:00); default: all.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="With --export: the file to write.")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show recent requests: route, tokens, cost, latency, status."""
+    """Show recent requests: route, tokens, cost, latency, status; or export or purge them."""
     request_log = _open_log(config)
+    if export is not None:
+        _export(request_log, export, since, out)
+        return
     if purge:
         days = older_than if older_than is not None else load_cli_config(config).server.retention_days
         if days is None:
@@ -235,6 +245,25 @@ def logs(
     for row in cells:
         table.add_row(*(escape(c) for c in row))
     console.print(table)
+
+
+def _export(request_log: RequestLog, fmt: str, since: str | None, out: Path | None) -> None:
+    from hybridlm.log_export import parse_since, rows_since, write_export
+
+    if fmt not in ("csv", "jsonl"):
+        fail(f"--export {fmt!r}: csv or jsonl", 2)
+    try:
+        start = parse_since(since) if since else 0.0
+    except ValueError as err:
+        fail(str(err), 2)
+    request_log.flush()
+    rows = rows_since(request_log.path, start)
+    if out is None:
+        count = write_export(rows, fmt, sys.stdout)  # type: ignore[arg-type]  # fmt checked above
+    else:
+        with out.open("w", encoding="utf-8", newline="") as file:
+            count = write_export(rows, fmt, file)  # type: ignore[arg-type]
+    err_console.print(f"[dim]exported {count} requests[/dim]")
 
 
 def _key_names(cfg: Config) -> dict[str, str]:
