@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SPANS_S = (60, 3600, 86400)
+# How long each bucket size is kept: as long as a window drawn at it reaches back (`span_for`), and a day
+# more; day buckets go with the rows (the retention period).
+KEPT_S = {60: 6 * 3600 + 86400, 3600: 14 * 86400 + 86400}
 # Upper bounds of the latency buckets (ms), as a Prometheus histogram's: a percentile is read as the
 # bound of the bucket it falls in.
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, math.inf)

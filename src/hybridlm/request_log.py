@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridlm.log_rollups import UPSERT, summed, upserts
+from hybridlm.log_rollups import KEPT_S, UPSERT, summed, upserts
 from hybridlm.spend import SpendBook, zone
 from hybridlm.sqlite_db import Schema, connect, transaction
 from hybridlm.sqlite_writer import GroupWriter, Statement
@@ -111,6 +111,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE requests ADD COLUMN served_locally INTEGER;
         CREATE INDEX requests_profile_ts ON requests(profile, ts);
         CREATE INDEX requests_status_ts ON requests(status, ts);
+        -- partial: with ANALYZE's statistics, an index of NULLs is passed over for a scan of the table
+        DROP INDEX requests_shadow_of;
+        CREATE INDEX requests_shadow_of ON requests(shadow_of) WHERE shadow_of IS NOT NULL;
         CREATE TABLE request_rollup (
             span INTEGER NOT NULL,
             bucket INTEGER NOT NULL,
@@ -277,6 +280,11 @@ class RequestLog:
             self._writer.submit("DELETE FROM requests WHERE ts < ?", (before_ts,)).result()
         self._writer.submit("DELETE FROM request_rollup WHERE bucket + span <= ?", (before_ts,)).result()
         return count
+
+    def compact_rollups(self, now: float) -> None:
+        """Drop the minute and hour roll-ups older than any window drawn at them (`log_rollups.KEPT_S`)."""
+        for span, kept_s in KEPT_S.items():
+            self._writer.submit("DELETE FROM request_rollup WHERE span = ? AND bucket < ?", (span, now - kept_s)).result()
 
     def _backfill_rollups(self) -> None:
         """A log from before roll-ups gets them from its rows, once (the migration marks it); under the write
