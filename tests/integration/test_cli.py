@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 from tests.integration.commands import hybridlm, last_json
@@ -31,6 +33,18 @@ def test_chat_json_then_logs_and_stats_see_it(isolated_env: Path) -> None:
     assert stats["requests"] == 1 and stats["fallbacks"] == 1
     assert stats["by_tier"][0]["tier"] == "slm"
     assert (isolated_env / "requests.db").is_file()
+
+    exported = hybridlm("logs", "--export", "jsonl", "--since", "1h")
+    assert exported.returncode == 0 and "exported 1 requests" in exported.stderr
+    row = json.loads(exported.stdout)
+    assert row["request_id"] == meta["request_id"] and row["signals"]["labels"] == {}
+    table = isolated_env / "log.csv"
+    assert hybridlm("logs", "--export", "csv", "--out", str(table)).returncode == 0
+    with table.open(newline="") as file:
+        assert next(csv.DictReader(file))["fallback"] == "llm_unavailable"
+    assert hybridlm("logs", "--export", "csv", "--since", "2099-01-01").stdout == ""
+    wrong = hybridlm("logs", "--export", "xml")
+    assert wrong.returncode == 2 and "csv or jsonl" in wrong.stderr
 
 
 def test_route_explains_without_calling_a_model() -> None:
