@@ -1,7 +1,7 @@
 """The dashboard in a real browser (Debian's Chromium, headless, driven by Playwright) over a real gateway:
 after a burst of requests through several tiers, a fallback and errors, what the page shows equals what
 the SQLite log holds, for the window and filters chosen; one request's trace opens; the lab view draws
-the latest router evaluation."""
+the latest router and function-calling evaluations."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("HYBRIDLM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 MMLU = Path(__file__).parents[1] / "data" / "routellm" / "mmlu"
+BFCL = Path(__file__).parents[1] / "data" / "tools" / "bfcl"
 
 
 @dataclass
@@ -73,6 +74,10 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         evaluation = hybridlm("eval", "router", "--data", str(MMLU), "--kinds", "knn,random", "--folds", "3", "--json",
                               "--report", str(workdir / "report"), data_dir=gateway.data_dir)
         last_json(evaluation)
+        bfcl = hybridlm("eval", "tools", "--data", str(BFCL), "--categories", "simple_python", "--limit", "1",
+                        "--local-only", "--model", "smollm2-135m", "--report", str(workdir / "report"), "--json",
+                        data_dir=gateway.data_dir)
+        assert last_json(bfcl)["categories"]["simple_python"]["n"] == 1
         yield Desk(gateway, upstream, admin, fallback_id)
     finally:
         stop(gateway.proc)
@@ -163,6 +168,8 @@ def test_the_dashboard_shows_what_the_log_holds(desk: Desk, tmp_path: Path) -> N
             page.locator("#tab-lab").click()
             page.locator("#lab figure[data-result='router-mmlu'] canvas").first.wait_for(state="visible")
             assert "APGR" in page.locator("#lab").inner_text()
+            tools = page.locator("#lab figure[data-result='tools-bfcl']")
+            assert tools.locator("canvas").count() == 1 and "smollm2-135m" in tools.inner_text()
             page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
         finally:
             browser.close()

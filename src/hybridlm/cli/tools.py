@@ -33,8 +33,8 @@ def eval_tools(
     threshold: Annotated[Optional[float], typer.Option(help="Verifier threshold (default: the config's "
                                                        "router.tools.threshold).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model.")] = None,
-    report: Annotated[Optional[Path], typer.Option(help="Folder for the results as JSON; the dashboard's lab view "
-                                                   "shows the latest.")] = None,
+    report_dir: Annotated[Optional[Path], typer.Option("--report", help="Folder for the results as JSON; the "
+                                                       "dashboard's lab view shows the latest.")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -78,11 +78,11 @@ def eval_tools(
                     else threshold, verifier=fixed).as_json()
     if any(bfcl.skipped.values()):
         result["skipped_without_answer"] = {k: v for k, v in bfcl.skipped.items() if v}
-    if report is not None:
+    if report_dir is not None:
         from hybridlm.evaluation.lab_results import save_latest, save_result
 
         lab = {"kind": "tools", "data": "bfcl", **result}
-        save_result(report, "tools-bfcl", lab)
+        save_result(report_dir, "tools-bfcl", lab)
         save_latest(cfg.resolved_data_dir(), "tools-bfcl", lab)
     if as_json:
         print(json.dumps(result))

@@ -134,6 +134,8 @@ def fit_verifier(outcomes: Sequence[ToolOutcome], source: str, prior: Verifier |
     names = sorted({name for o in outcomes for name in o.signals})
     x = np.array([[o.signals.get(n, 0.0) for n in names] for o in outcomes])
     y = np.array([0 if o.correct else 1 for o in outcomes])
+    if not len(y):  # nothing to learn from (a fold of a tiny sample): the prior, else no opinion
+        return prior or Verifier({}, 0.0, source)
     if len(set(y.tolist())) < 2:
         return Verifier(dict.fromkeys(names, 0.0), 6.0 if y[0] else -6.0, source)
     model = require("sklearn.linear_model").LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
