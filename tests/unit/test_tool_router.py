@@ -117,3 +117,10 @@ def test_out_of_fold_figures_keep_the_sure_and_right_drafts() -> None:
     assert [p["threshold"] for p in result["curve"]] == sorted(p["threshold"] for p in result["curve"])
     local = report(outcomes, routed=False, threshold=0.5).as_json()
     assert "local_share" not in local
+
+
+def test_a_sample_too_small_for_every_fold_is_still_scored() -> None:
+    few = [outcome(0, "simple", True, 0.1), outcome(0, "irrelevance", False, 0.9)]
+    doubt = out_of_fold_doubt(few)  # five folds, two outcomes: most folds train on one or none
+    assert doubt.shape == (2,) and ((doubt >= 0) & (doubt <= 1)).all()
+    assert report(few, routed=True, threshold=0.5).as_json()["n"] == 2
