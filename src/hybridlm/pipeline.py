@@ -37,7 +37,7 @@ from hybridlm.routing.tools import TOOLS
 from hybridlm.failures import APIError, from_backend, mark_failed
 from hybridlm.targets import BUILT_IN_PROFILES, Target, UnknownModel
 from hybridlm.telemetry.metrics import GatewayMetrics
-from hybridlm.telemetry.tracing import PLAN, decision_attributes
+from hybridlm.telemetry.tracing import DECIDE, decision_attributes
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Pipeline(Deployment):
         return self.profiles[ROUTED]
 
     async def plan(self, request: Request, trace: Trace) -> Plan:
-        with self.tracing.span(PLAN) as span:
+        with self.tracing.span(DECIDE) as span:
             try:
                 target = self.resolve(request.model) if request.profile is None else Target(None, request.profile, 0.0)
             except UnknownModel as err:

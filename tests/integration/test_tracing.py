@@ -130,19 +130,19 @@ def test_each_request_is_one_span_tree_with_its_stages(tmp_path: Path, collector
     for name, tier in [("routed", "slm"), ("forced", "llm"), ("streamed", "llm"), ("support", "slm")]:
         root, _ = roots[ids[name]]
         seen = stages(name)
-        assert {"hybridlm.request", "plan", "analyse", f"call {tier}", "record"} <= set(seen), name
+        assert {"hybridlm.request", "decide", "analyse", f"call {tier}", "record"} <= set(seen), name
         outcome = attributes(root)
         assert (outcome["hybridlm.tier"], outcome["hybridlm.status"], outcome["http.response.status_code"]) == \
             (tier, "ok", 200)
         call = attributes(seen[f"call {tier}"][0])
         assert call["hybridlm.tier"] == tier and call["hybridlm.completion_tokens"] > 0
-        assert all(span.parent_span_id == root.span_id for span in seen["plan"] + seen["record"])
+        assert all(span.parent_span_id == root.span_id for span in seen["decide"] + seen["record"])
     assert attributes(roots[ids["forced"]][0])["hybridlm.cost_usd"] > 0
     assert attributes(roots[ids["streamed"]][0])["hybridlm.stream"] is True
-    assert attributes(stages("routed")["plan"][0])["hybridlm.routed_tier"] == "slm"
+    assert attributes(stages("routed")["decide"][0])["hybridlm.routed_tier"] == "slm"
     # hybrid/support plans in the worker pool: its skills' span still nests under the plan
     support_stages = stages("support")
-    assert support_stages["analyse"][0].parent_span_id == support_stages["plan"][0].span_id
+    assert support_stages["analyse"][0].parent_span_id == support_stages["decide"][0].span_id
 
     failed_root, _ = roots[ids["failed"]]
     assert failed_root.status.code == Status.STATUS_CODE_ERROR

@@ -1,6 +1,6 @@
 """OpenTelemetry traces of each request's stages, sent over OTLP/HTTP when `telemetry` names an endpoint.
 
-One trace per recorded request: the root `hybridlm.request`, and under it `plan` (with an `analyse` for
+One trace per recorded request: the root `hybridlm.request`, and under it `decide` (with an `analyse` for
 each reader of the request: the router, the support desk's skills, retrieval, the tool router), a
 `call <tier>` for each call a tier makes, `check` for a draft's verification or a grounded answer's
 fact-check (the calls they make nest under it), and `record` (the log row, ended once it is
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from hybridlm.ledger import Spend
     from hybridlm.types import Decision, Trace
 
-REQUEST, PLAN, ANALYSE, CHECK, RECORD = "hybridlm.request", "plan", "analyse", "check", "record"
+REQUEST, DECIDE, ANALYSE, CHECK, RECORD = "hybridlm.request", "decide", "analyse", "check", "record"
 
 Attributes = Mapping[str, AttributeValue | None]
 
