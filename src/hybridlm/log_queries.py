@@ -48,14 +48,20 @@ class Window:
         since = math.floor((now - WINDOWS_S[window]) / span) * span
         return cls(float(since), now, span, **{k: v or None for k, v in filters.items()})
 
-    def where(self, ts: str) -> tuple[str, tuple[Any, ...]]:
-        """The SQL condition of this window on a table with the filter columns and time column `ts`."""
+    def where(self, ts: str, rows: bool = False) -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition of this window on the roll-ups (time column `bucket`) or, with `rows`, on the
+        request rows (`ts`). A filter of "(none)" matches what has no value: NULL in a row; in a roll-up
+        `(none)` for the tier and '' for the rest (`log_rollups.upserts`)."""
         clauses, params = [f"{ts} >= ?", f"{ts} <= ?"], [self.since, self.until]
         for name in FILTERS:
             value = getattr(self, name)
-            if value is not None:
-                clauses.append(f"{name} = ?")
-                params.append(NONE if value == "(none)" and name != "tier" else value)
+            if value is None:
+                continue
+            if value == "(none)" and rows:
+                clauses.append(f"{name} IS NULL")
+                continue
+            clauses.append(f"{name} = ?")
+            params.append(NONE if value == "(none)" and name != "tier" else value)
         return " AND ".join(clauses), tuple(params)
 
 
@@ -154,7 +160,7 @@ class LogQueries:
 
     def recent(self, w: Window, limit: int = 50) -> list[dict[str, Any]]:
         """The latest requests in the window, newest first."""
-        where, params = w.where("ts")
+        where, params = w.where("ts", rows=True)
         return [dict(r) for r in self.log.read(
             f"SELECT {', '.join(RECENT_COLUMNS)} FROM requests WHERE {where} ORDER BY ts DESC LIMIT ?",
             (*params, limit))]

@@ -83,6 +83,8 @@ def test_the_queries_equal_the_rows_for_any_window_and_filter(tmp_path: Path) ->
     assert q.totals(keyed)["by_lane"] == {"slm": 1, "llm": 1}
     assert [r["tier"] for r in q.recent(keyed)] == ["slm", "llm"]
     assert q.totals(Window.last("24h", now=NOW, profile="support"))["by_lane"] == {"fallback": 1}
+    keyless = Window.last("24h", now=NOW, key_id="(none)")  # no key: NULL in a row, '' in a roll-up
+    assert q.totals(keyless)["requests"] == len(q.recent(keyless)) == 3
     assert q.totals(Window.last("24h", now=NOW, status="error"))["requests"] == 1
     latency = q.latency(day)
     assert latency["slm"] == {"n": 3, "p50": 100.0, "p90": 250.0 * 2, "p99": 500.0}
