@@ -95,7 +95,7 @@ def fill(path: Path, n: int, now: float) -> float:
     while batch := [row for _, row in zip(range(BATCH), rows)]:
         db.execute("BEGIN")
         db.executemany(INSERT_REQUEST, [tuple(row[c] for c in COLUMNS) for row in batch])
-        db.executemany(UPSERT, summed(batch))
+        db.executemany(UPSERT, summed(batch, now))
         db.execute("COMMIT")
     db.close()
     log = RequestLog(path)

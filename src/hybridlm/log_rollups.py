@@ -97,22 +97,26 @@ def facts(row: Mapping[str, Any]) -> Iterator[Fact]:
         yield Fact("factcheck", "removed", int(grounding.get("removed") or 0))
 
 
-def upserts(row: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """The roll-up rows to add for one request-log row, in every bucket size."""
+def upserts(row: Mapping[str, Any], now: float | None = None) -> Iterator[tuple[Any, ...]]:
+    """The roll-up rows to add for one request-log row, in every bucket size (given `now`, only those still
+    kept then: `KEPT_S`)."""
     ts = float(row["ts"])
     where = (row.get("tier") or "(none)", row.get("profile") or NONE, row.get("key_id") or NONE, row["status"])
     found = [f for f in facts(row) if f.n or f.total]
     for span in SPANS_S:
         bucket = int(ts // span) * span
+        if now is not None and span in KEPT_S and bucket < now - KEPT_S[span]:
+            continue
         for f in found:
             yield (span, bucket, *where, f.kind, f.value, f.n, f.total)
 
 
-def summed(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """The roll-ups of many rows, added up first: what `upserts` of each would leave, in fewer writes."""
+def summed(rows: Iterable[Mapping[str, Any]], now: float | None = None) -> list[tuple[Any, ...]]:
+    """The roll-ups of many rows, added up first: what `upserts` of each would leave, in fewer writes (given
+    `now`, without the fine buckets no window reads any more, which bounds the memory for an old log)."""
     sums: dict[tuple[Any, ...], list[float]] = {}
     for row in rows:
-        for values in upserts(row):
+        for values in upserts(row, now):
             acc = sums.setdefault(values[:8], [0, 0.0])
             acc[0] += values[8]
             acc[1] += values[9]

@@ -294,7 +294,7 @@ class RequestLog:
         with transaction(self._db):
             if self._db.execute("DELETE FROM rollup_backfill").rowcount:
                 rows = (dict(r) for r in self._db.execute("SELECT * FROM requests"))
-                self._db.executemany(UPSERT, summed(rows))
+                self._db.executemany(UPSERT, summed(rows, time.time()))
 
     def flush(self) -> None:
         """Wait until every row queued so far is committed."""

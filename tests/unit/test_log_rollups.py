@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def test_the_queries_equal_the_rows_for_any_window_and_filter(tmp_path: Path) ->
 
 
 def test_a_log_from_before_rollups_gets_them_once(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+    path, now = tmp_path / "old.db", time.time()  # the back-fill keeps minute buckets for recent rows only
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
         for name, script in MIGRATIONS[:-1]:
@@ -112,12 +113,17 @@ def test_a_log_from_before_rollups_gets_them_once(tmp_path: Path) -> None:
             db.execute("INSERT INTO _migrations VALUES (?, 0)", (name,))
         for i, tier in enumerate(("slm", "llm", "slm")):
             db.execute("INSERT INTO requests (request_id, ts, endpoint, tier, status, http_status, latency_ms, cost_usd) "
-                       "VALUES (?, ?, '/v1/chat/completions', ?, 'ok', 200, 50, ?)", (f"r{i}", NOW - 60 * i, tier, 0.001 * i))
+                       "VALUES (?, ?, '/v1/chat/completions', ?, 'ok', 200, 50, ?)", (f"r{i}", now - 60 * i, tier, 0.001 * i))
+        db.execute("INSERT INTO requests (request_id, ts, endpoint, tier, status, http_status) "
+                   "VALUES ('old', ?, '/v1/chat/completions', 'slm', 'ok', 200)", (now - 20 * 86400,))
     for _ in range(2):  # opened twice: summed once
         log = RequestLog(path)
-        totals = LogQueries(log).totals(Window.last("1h", now=NOW))
+        q = LogQueries(log)
+        hour, month = q.totals(Window.last("1h", now=now)), q.totals(Window.last("30d", now=now))
+        fine = log.read("SELECT COUNT(*) FROM request_rollup WHERE span = 60 AND bucket < ?", (now - 86400,))[0][0]
         log.close()
-        assert totals["by_lane"] == {"slm": 2, "llm": 1} and totals["cost_usd"] == pytest.approx(0.003)
+        assert hour["by_lane"] == {"slm": 2, "llm": 1} and hour["cost_usd"] == pytest.approx(0.003)
+        assert month["by_lane"] == {"slm": 3, "llm": 1} and fine == 0  # the old row: in day buckets alone
 
 
 def test_the_export_streams_every_column(tmp_path: Path) -> None:
