@@ -89,10 +89,15 @@ class Deployment:
             return NO_LLM
         return over_budget(self.spend, budgets_for(self.config, remote, caller))
 
+    def runs_here(self, tier: str) -> bool:
+        """The tier answers on this machine: an on-device model, or a canned answer (FAQ, flow step)."""
+        configured = self.config.tiers.get(tier)
+        return configured is None or on_device(configured.backend)
+
     def redacts(self, tier: str) -> bool:
         """Whether personal data is replaced before it reaches the tier: by default, for every tier off the machine."""
         own = self.config.tiers[tier].redact
-        return own if own is not None else self.config.privacy.redact and not on_device(self.config.tiers[tier].backend)
+        return own if own is not None else self.config.privacy.redact and not self.runs_here(tier)
 
     @property
     def pii_detector(self) -> PiiDetector:

@@ -13,7 +13,6 @@ from dataclasses import replace
 from hybridlm.deployment import NO_LLM, Deployment
 from hybridlm.ledger import Ledger, Spend
 from hybridlm.models.base import BackendError, ChatBackend, GenerationParams, estimate_prompt_tokens, estimate_tokens
-from hybridlm.models.registry import on_device
 from hybridlm.models.wrappers.accounting import Accounted
 from hybridlm.models.wrappers.budget import OVER_BUDGET, Budgeted, budgets_for
 from hybridlm.models.wrappers.fallback import Fallback
@@ -57,7 +56,7 @@ class Executor:
         """With `context.shrink`, a remote tier reads the best sentences of long context (before redaction: less
         to redact), the tokens saved noted on the ledger."""
         context = self.d.config.context
-        if not context.shrink or on_device(self.d.config.tiers[tier].backend):
+        if not context.shrink or self.d.runs_here(tier):
             return backend
         from hybridlm.models.wrappers.shrinking import Shrinking
         from hybridlm.shrinking import shared_shrinker

@@ -25,7 +25,6 @@ from hybridlm.errors import HybridLMError, MissingExtra
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams
 from hybridlm.models.deadline import deadline_scope
-from hybridlm.models.registry import on_device
 from hybridlm.models.wrappers.shadow import SendShadow
 from hybridlm.models.wrappers.streams import OpenedStream, open_stream
 from hybridlm.plans import Call, Canned, Grounded, Plan
@@ -230,11 +229,6 @@ class Pipeline(Deployment):
             trace.grounding = plan.grounding
         if self.config.server.store_text:
             trace.answer_text = text
-
-    def runs_here(self, tier: str) -> bool:
-        """The tier answers on this machine: an on-device model, or a canned answer (FAQ, flow step)."""
-        configured = self.config.tiers.get(tier)
-        return configured is None or on_device(configured.backend)
 
     def _with_escalation(self, decision: Decision) -> Decision:
         """A decision sending the request off the machine names why in its labels (the dashboard counts them):

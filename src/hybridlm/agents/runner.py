@@ -30,7 +30,6 @@ from hybridlm.executor import BUDGET_EXHAUSTED, LLM_UNAVAILABLE, Executor
 from hybridlm.failures import from_backend
 from hybridlm.ledger import Ledger
 from hybridlm.models.base import BackendError, GenerationParams, estimate_tokens
-from hybridlm.models.registry import on_device
 from hybridlm.models.wrappers.budget import OVER_BUDGET
 from hybridlm.plans import Orchestrated
 from hybridlm.privacy.placeholders import Redaction
@@ -59,16 +58,13 @@ class TaskRunner:
             ledger.redaction = Redaction()  # one set of placeholders for all the task's calls
         local, remote = self.d.local_tier, None if plan.local_only else self.d.remote_tier
         observe = request.observer or (lambda _: None)
-        planners = [(t, self._on_device(t)) for t in self._planning_tiers(plan, local, remote)]
+        planners = [(t, self.d.runs_here(t)) for t in self._planning_tiers(plan, local, remote)]
         planner = Planner(self.config, workers, self._asking(request, ledger))
         task_plan = await planner.plan(plan.task, documents, planners, ledger.steps, observe)
         outputs = await self._run_steps(task_plan, workers, documents, request, ledger, local, remote, observe)
         answer = await self._answer(plan, task_plan, outputs, request, ledger, local, remote, observe)
         ledger.baseline = Usage(estimate_tokens(plan.task + "".join(documents.values())), answer.usage.completion_tokens)
         return answer, self._decision(plan, ledger)
-
-    def _on_device(self, tier: str) -> bool:
-        return on_device(self.d.config.tiers[tier].backend)
 
     def _planning_tiers(self, plan: Orchestrated, local: str, remote: str | None) -> list[str]:
         """The LLM plans, with the local model behind it (the LLM failing, or out of budget); a task the router
@@ -163,7 +159,7 @@ class TaskRunner:
             if tier != local and (spent := self._budget_spent(ledger, part)) is not None:
                 record.note = f"{record.note}; not escalated: {spent}" if record.note else spent
                 break
-            context = StepContext(self.d, tier, self._on_device(tier), self._calling(tier, part, request))
+            context = StepContext(self.d, tier, self.d.runs_here(tier), self._calling(tier, part, request))
             for _ in range(1 + self.config.step_retries):
                 record.attempts += 1
                 try:
