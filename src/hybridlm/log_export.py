@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from hybridlm.log_queries import JSON_COLUMNS
+from hybridlm.log_queries import with_json_read
 
 ExportFormat = Literal["csv", "jsonl"]
 RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
@@ -51,10 +51,7 @@ def write_export(rows: Iterator[dict[str, Any]], fmt: ExportFormat, out: TextIO)
     for row in rows:
         row.pop("id", None)
         if fmt == "jsonl":
-            for column in JSON_COLUMNS:
-                if row.get(column):
-                    row[column] = json.loads(row[column])
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps(with_json_read(row), ensure_ascii=False) + "\n")
         else:
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(row))

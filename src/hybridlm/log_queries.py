@@ -71,12 +71,13 @@ class LogQueries:
     def __init__(self, log: RequestLog) -> None:
         self.log = log
 
-    def _facts(self, kind: str, w: Window, by: str = "value") -> list[tuple[Any, ...]]:
-        """(*group, n, total) of one kind of fact in the window, grouped `by` roll-up columns."""
+    def _facts(self, kinds: str | tuple[str, ...], w: Window, by: str = "value") -> list[tuple[Any, ...]]:
+        """(*group, n, total) of one or more kinds of fact in the window, grouped `by` roll-up columns."""
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
         where, params = w.where("bucket")
         return [tuple(r) for r in self.log.read(
-            f"SELECT {by}, SUM(n), SUM(total) FROM request_rollup WHERE span = ? AND kind = ? AND {where} "
-            f"GROUP BY {by} ORDER BY {by}", (w.span, kind, *params))]
+            f"SELECT {by}, SUM(n), SUM(total) FROM request_rollup WHERE span = ? AND kind IN "
+            f"({', '.join('?' for _ in kinds)}) AND {where} GROUP BY {by} ORDER BY {by}", (w.span, *kinds, *params))]
 
     def buckets(self, w: Window) -> list[int]:
         """The start of every bucket in the window, the x axis of the charts over time."""
@@ -84,7 +85,7 @@ class LogQueries:
 
     def totals(self, w: Window) -> dict[str, Any]:
         lanes = {lane: int(n) for lane, n, _ in self._facts("requests", w)}
-        sums = {kind: float(total) for kind, _, total in self._facts_of_kinds(("cost", "baseline"), w)}
+        sums = {kind: float(total) for kind, _, total in self._facts(("cost", "baseline"), w, by="kind")}
         tokens = {value: int(total) for value, _, total in self._facts("tokens", w)}
         return {"requests": sum(lanes.values()), "errors": sum(int(n) for _, n, _ in self._facts("error", w)),
                 "fallbacks": lanes.get("fallback", 0), "cost_usd": sums.get("cost", 0.0),
@@ -92,13 +93,6 @@ class LogQueries:
                 "saved_usd": sums.get("baseline", 0.0) - sums.get("cost", 0.0),
                 "prompt_tokens": tokens.get("prompt", 0), "completion_tokens": tokens.get("completion", 0),
                 "by_lane": lanes}
-
-    def _facts_of_kinds(self, kinds: tuple[str, ...], w: Window) -> list[tuple[Any, ...]]:
-        where, params = w.where("bucket")
-        marks = ", ".join("?" for _ in kinds)
-        return [tuple(r) for r in self.log.read(
-            f"SELECT kind, SUM(n), SUM(total) FROM request_rollup WHERE span = ? AND kind IN ({marks}) AND {where} "
-            "GROUP BY kind", (w.span, *kinds, *params))]
 
     def traffic(self, w: Window) -> dict[str, Any]:
         """Requests per bucket, one series per lane (tier, or fallback)."""
@@ -114,10 +108,7 @@ class LogQueries:
         x = self.buckets(w)
         index = {b: i for i, b in enumerate(x)}
         series = {"cost": [0.0] * len(x), "baseline": [0.0] * len(x)}
-        where, params = w.where("bucket")
-        for kind, bucket, total in self.log.read(
-                f"SELECT kind, bucket, SUM(total) FROM request_rollup WHERE span = ? AND kind IN ('cost', 'baseline') "
-                f"AND {where} GROUP BY kind, bucket", (w.span, *params)):
+        for kind, bucket, _, total in self._facts(("cost", "baseline"), w, by="kind, bucket"):
             series[kind][index[int(bucket)]] += float(total)
         saved, running = [], 0.0
         for cost, baseline in zip(series["cost"], series["baseline"], strict=True):
@@ -171,12 +162,19 @@ class LogQueries:
         row = self.log.get(request_id)
         if row is None:
             return None
-        for column in JSON_COLUMNS:
-            row[column] = json.loads(row[column]) if row[column] else None
+        row = with_json_read(row)
         row["shadows"] = [dict(r) for r in self.log.read(
             "SELECT request_id, tier, model, status, cost_usd, latency_ms FROM requests WHERE shadow_of = ?",
             (request_id,))]
         return row
+
+
+def with_json_read(row: dict[str, Any]) -> dict[str, Any]:
+    """A request row with its JSON columns (signals, calls, checks, redactions, plan steps) as objects."""
+    for column in JSON_COLUMNS:
+        if row.get(column):
+            row[column] = json.loads(row[column])
+    return row
 
 
 def _percentile(per_bound: dict[float, int], total: int, p: int) -> float | None:
