@@ -121,7 +121,7 @@ def eval_router(
 ) -> None:
     """RouteLLM's APGR / CPT(50%) / CPT(80%) for two models, RouterBench's AIQ for more."""
     from hybridlm.errors import HybridLMError
-    from hybridlm.evaluation.lab_results import router_result, save_latest, save_result
+    from hybridlm.evaluation.lab_results import publish, router_result
     from hybridlm.evaluation.report import write_report
     from hybridlm.evaluation.router_eval import RouterEvaluator
     from hybridlm.models.encoder import encoder_name
@@ -145,9 +145,8 @@ def eval_router(
         fail(str(err), 2)
     paths = []
     if report:
-        lab = router_result(result)
-        paths = [*write_report(result, report), save_result(report, f"router-{result.data}", lab)]
-        save_latest(load_cli_config(config).resolved_data_dir(), f"router-{result.data}", lab)
+        paths = [*write_report(result, report), publish(f"router-{result.data}", router_result(result), report,
+                                                        load_cli_config(config).resolved_data_dir())]
     summary = result.summary()
     if as_json:
         print(json.dumps(summary))

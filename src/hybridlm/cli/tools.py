@@ -79,11 +79,9 @@ def eval_tools(
     if any(bfcl.skipped.values()):
         result["skipped_without_answer"] = {k: v for k, v in bfcl.skipped.items() if v}
     if report_dir is not None:
-        from hybridlm.evaluation.lab_results import save_latest, save_result
+        from hybridlm.evaluation.lab_results import publish
 
-        lab = {"kind": "tools", "data": "bfcl", **result}
-        save_result(report_dir, "tools-bfcl", lab)
-        save_latest(cfg.resolved_data_dir(), "tools-bfcl", lab)
+        publish("tools-bfcl", {"kind": "tools", "data": "bfcl", **result}, report_dir, cfg.resolved_data_dir())
     if as_json:
         print(json.dumps(result))
         return

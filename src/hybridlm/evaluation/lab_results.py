@@ -38,8 +38,10 @@ def save_result(folder: Path, name: str, result: dict[str, Any]) -> Path:
     return path
 
 
-def save_latest(data_dir: Path, name: str, result: dict[str, Any]) -> Path:
-    return save_result(data_dir / LAB_DIR, name, result)
+def publish(name: str, result: dict[str, Any], report_dir: Path, data_dir: Path) -> Path:
+    """`--report`: the result in the report's folder, and as the latest of its kind for the lab view."""
+    save_result(data_dir / LAB_DIR, name, result)
+    return save_result(report_dir, name, result)
 
 
 def latest_results(data_dir: Path) -> list[dict[str, Any]]:
