@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridlm.log_rollups import KEPT_S, UPSERT, summed, upserts
+from hybridlm.log_rollups import KEPT_S, SPANS_S, UPSERT, summed, upserts
 from hybridlm.spend import SpendBook, zone
 from hybridlm.sqlite_db import Schema, connect, transaction
 from hybridlm.sqlite_writer import GroupWriter, Statement
@@ -278,13 +279,17 @@ class RequestLog:
             self._writer.submit("DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM requests "
                                 "WHERE ts < ?)", (before_ts,))
             self._writer.submit("DELETE FROM requests WHERE ts < ?", (before_ts,)).result()
-        self._writer.submit("DELETE FROM request_rollup WHERE bucket + span <= ?", (before_ts,)).result()
+        self._drop_rollups({span: math.floor(before_ts - span) + 1 for span in SPANS_S})  # buckets ended by then
         return count
 
     def compact_rollups(self, now: float) -> None:
         """Drop the minute and hour roll-ups older than any window drawn at them (`log_rollups.KEPT_S`)."""
-        for span, kept_s in KEPT_S.items():
-            self._writer.submit("DELETE FROM request_rollup WHERE span = ? AND bucket < ?", (span, now - kept_s)).result()
+        self._drop_rollups({span: now - kept_s for span, kept_s in KEPT_S.items()})
+
+    def _drop_rollups(self, before: dict[int, float]) -> None:
+        """Delete the roll-up buckets of each size that start before its cutoff, by the primary key's span."""
+        self._writer.submit_all(tuple(("DELETE FROM request_rollup WHERE span = ? AND bucket < ?", (span, cutoff))
+                                      for span, cutoff in before.items())).result()
 
     def _backfill_rollups(self) -> None:
         """A log from before roll-ups gets them from its rows, once (the migration marks it); under the write
