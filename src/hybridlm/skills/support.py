@@ -136,6 +136,6 @@ class SupportPolicy:
     @staticmethod
     def note_for_llm(decision: SupportDecision) -> str:
         """What the small models found, for the LLM's system prompt."""
-        parts = [f"{k}={v}" for k, v in decision.signals.items()]
+        parts = [f"{k}={v}" for k, v in decision.signals.items() if k != "escalation"]  # the reason says it
         return ("Support desk signals from local models (use them, do not repeat them): "
                 + "; ".join(parts) + f". Escalated because: {decision.reason}.")
