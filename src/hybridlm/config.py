@@ -255,6 +255,9 @@ class AgentsConfig(BaseModel):
                                  "what the task asks).")
     shrink_tokens: int = Field(1500, gt=0, description="The most the steps' results may take in the LLM's final "
                                "prompt; longer ones are narrowed to what the task asks.")
+    escalation_tokens: int = Field(200, gt=0, description="The most each long text of a step may take when the "
+                                   "step is done again by the LLM; longer texts are narrowed to what the step "
+                                   "asks, so an escalated step does not cost the LLM a whole document.")
 
 
 class ContextConfig(BaseModel):

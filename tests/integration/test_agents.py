@@ -92,7 +92,11 @@ class Slept(BaseModel):
     value: float
 
 
-async def _count_on_llm(context: StepContext) -> Count:
+READ_BY_LLM: list[str] = []  # the texts the test workers were given on the LLM tier
+
+
+async def _count_on_llm(inputs: TextIn, context: StepContext) -> Count:
+    READ_BY_LLM.append(inputs.text)
     answer = await context.call([{"role": "user", "content": "Count the complaints"}], GenerationParams(max_tokens=20))
     return Count.model_validate_json(answer.text)
 
@@ -105,13 +109,13 @@ def test_workers() -> Iterator[None]:
     async def count(inputs: TextIn, context: StepContext) -> Count:
         if context.on_device:
             return Count.model_construct(count=-1)  # fails the output's validation
-        return await _count_on_llm(context)
+        return await _count_on_llm(inputs, context)
 
     @worker("test_unsure", input=TextIn, output=Count, kind="model", description="counts; unsure on the device")
     async def unsure(inputs: TextIn, context: StepContext) -> Count:
         if context.on_device:
             return Count(count=1, confidence=0.1)
-        return await _count_on_llm(context)
+        return await _count_on_llm(inputs, context)
 
     @worker("test_sleep", input=SleepIn, output=Slept, description="sleeps")
     async def sleep(inputs: SleepIn, context: StepContext) -> Slept:
@@ -209,8 +213,10 @@ def test_an_invalid_plan_goes_back_to_the_planner_with_its_problems(planner: Rec
     assert result.text == "APAC grew."
 
 
-def test_invalid_or_unsure_local_output_is_done_again_by_the_llm(planner: Upstream, test_workers: None) -> None:
-    with HybridLM(parse_config(_config(planner))) as hybrid:
+def test_invalid_or_unsure_local_output_is_done_again_by_the_llm_on_narrowed_texts(planner: Upstream,
+                                                                                    test_workers: None) -> None:
+    READ_BY_LLM.clear()
+    with HybridLM(parse_config(_config(planner, escalation_tokens=24))) as hybrid:
         result = hybrid.run(ESCALATE, documents=REPORTS)
     steps = _steps(result.trace.steps)
     invalid, unsure = steps["s1"], steps["s2"]
@@ -220,6 +226,13 @@ def test_invalid_or_unsure_local_output_is_done_again_by_the_llm(planner: Upstre
     assert "not valid" in invalid["note"]
     assert unsure["escalated"] and "confidence 0.10 < 0.50" in unsure["note"] and unsure["attempts"] == 2
     assert invalid["cost_usd"] > 0 and unsure["cost_usd"] > 0
+    # the LLM read each report narrowed to its best sentences, with their positions, not the whole of it
+    assert len(READ_BY_LLM) == 2
+    for read in READ_BY_LLM:
+        kept = [line.split("] ", 1)[1] for line in read.splitlines() if line.startswith("[") and line != "[...]"]
+        report = next(r for r in REPORTS.values() if kept and kept[0] in r)
+        assert kept and all(sentence in report for sentence in kept) and len(read) < len(report)
+    assert "tokens less of its texts" in invalid["note"] and "tokens less of its texts" in unsure["note"]
     assert result.trace.cost_usd == pytest.approx(sum(s["cost_usd"] for s in steps.values()))
 
 

@@ -22,8 +22,9 @@ PLAN_TOKENS_PER_STEP = 60  # a step of a plan in JSON, its inputs included; the 
 INSTRUCTIONS = """You plan a task for a team of workers. Break the task into steps; each step calls one worker.
 An input may name a document as "@name" or an earlier step's output as "$id" or "$id.field".
 Steps that do not depend on each other run at the same time. Every step's result goes to a writer who answers
-the task afterwards, so no step writes the final answer. The documents are long: have workers read them
-(for example one excerpt or extract step per document) rather than passing whole documents on.
+the task afterwards, so no step writes the final answer. The writer sees only the steps' outputs: a label or
+a score keeps none of a document's figures, so give each document the task needs a step that keeps what the
+task asks of it (for example one excerpt or extract step per document) rather than passing whole documents on.
 
 Workers:
 {workers}

@@ -2,7 +2,8 @@
 write the answer from their results.
 
 Each step runs with a timeout and retries; a model step whose output fails validation on the local tier, or
-that is less sure than `agents.min_confidence`, is done again by the LLM. A failed step's dependants are
+that is less sure than `agents.min_confidence`, is done again by the LLM, which reads its long texts narrowed
+to what the step asks (`agents.escalation_tokens`). A failed step's dependants are
 skipped and the answer is told what is missing. Every call goes through the executor's stacks (priced,
 redacted before a remote tier, within the tiers' and the key's budgets); the task's own budget stops new
 steps once spent, and the local tier then writes the answer from what was done.
@@ -61,7 +62,8 @@ class TaskRunner:
         planners = [(t, self.d.runs_here(t)) for t in self._planning_tiers(plan, local, remote)]
         planner = Planner(self.config, workers, self._asking(request, ledger))
         task_plan = await planner.plan(plan.task, documents, planners, ledger.steps, observe)
-        outputs = await self._run_steps(task_plan, workers, documents, request, ledger, local, remote, observe)
+        outputs = await self._run_steps(plan.task, task_plan, workers, documents, request, ledger, local, remote,
+                                        observe)
         answer = await self._answer(plan, task_plan, outputs, request, ledger, local, remote, observe)
         ledger.baseline = Usage(estimate_tokens(plan.task + "".join(documents.values())), answer.usage.completion_tokens)
         return answer, self._decision(plan, ledger)
@@ -94,9 +96,9 @@ class TaskRunner:
         return ask
 
     # the steps
-    async def _run_steps(self, task_plan: TaskPlan, workers: Mapping[str, Worker], documents: Mapping[str, str],
-                         request: Request, ledger: Ledger, local: str, remote: str | None,
-                         observe: Observer) -> dict[str, BaseModel]:
+    async def _run_steps(self, task: str, task_plan: TaskPlan, workers: Mapping[str, Worker],
+                         documents: Mapping[str, str], request: Request, ledger: Ledger, local: str,
+                         remote: str | None, observe: Observer) -> dict[str, BaseModel]:
         dependencies = task_plan.dependencies()
         steps = {s.id: s for s in task_plan.steps}
         records = {s.id: StepRecord(s.id, "step", s.worker, sorted(dependencies[s.id])) for s in task_plan.steps}
@@ -109,8 +111,8 @@ class TaskRunner:
 
         async def step_task(step: Step, record: StepRecord) -> BaseModel | None:
             async with gate:
-                return await self._step(step, workers[step.worker], record, documents, outputs, request, ledger,
-                                        local, remote, observe)
+                return await self._step(task, step, workers[step.worker], record, documents, outputs, request,
+                                        ledger, local, remote, observe)
 
         try:
             while sorter.is_active():
@@ -137,7 +139,7 @@ class TaskRunner:
                 unfinished.cancel()
         return outputs
 
-    async def _step(self, step: Step, worker: Worker, record: StepRecord, documents: Mapping[str, str],
+    async def _step(self, task: str, step: Step, worker: Worker, record: StepRecord, documents: Mapping[str, str],
                     outputs: Mapping[str, BaseModel], request: Request, ledger: Ledger, local: str,
                     remote: str | None, observe: Observer) -> BaseModel | None:
         """The step's output, or None when it failed (said in its record)."""
@@ -159,6 +161,10 @@ class TaskRunner:
             if tier != local and (spent := self._budget_spent(ledger, part)) is not None:
                 record.note = f"{record.note}; not escalated: {spent}" if record.note else spent
                 break
+            if tier != local:
+                inputs, saved = await asyncio.to_thread(self._narrowed, task, inputs)
+                if saved:
+                    record.note = f"{record.note}, reading {saved} tokens less of its texts"
             context = StepContext(self.d, tier, self.d.runs_here(tier), self._calling(tier, part, request))
             for _ in range(1 + self.config.step_retries):
                 record.attempts += 1
@@ -201,6 +207,27 @@ class TaskRunner:
             record.note = f"{record.note}; the LLM failed ({problem}), the local output is kept"
             return self._succeeded(record, part, ledger, observe, kept, escalated=False)
         return self._failed(record, part, ledger, observe, problem)
+
+    def _narrowed(self, task: str, inputs: BaseModel) -> tuple[BaseModel, int]:
+        """A step's inputs as the LLM reads them when it does the step again, and the tokens that saves: each text
+        over `agents.escalation_tokens` cut to its sentences that bear on what the step asks (its other inputs: the
+        fields, question, labels or focus) and on the task. As they are without the encoders."""
+        values = inputs.model_dump()
+        budget = self.config.escalation_tokens
+        long = [name for name, value in values.items() if isinstance(value, str) and estimate_tokens(value) > budget]
+        if not long or find_spec("sentence_transformers") is None:
+            return inputs, 0
+        from hybridlm.shrinking import shared_shrinker
+
+        asks = [value if isinstance(value, str) else " ".join(map(str, value))
+                for name, value in values.items() if name not in long and isinstance(value, str | list)]
+        query = " ".join([*asks, task])
+        saved = 0
+        for name in long:
+            shrunk = shared_shrinker().select(query, [(name, values[name])], budget)
+            values[name] = shrunk.render()
+            saved += shrunk.saved_tokens
+        return type(inputs).model_validate(values), saved
 
     def _calling(self, tier: str, part: Ledger, request: Request) -> CallTier:
         async def call(messages: list[Message], params: GenerationParams) -> Completion:
