@@ -9,7 +9,7 @@ priced as gpt-4o-mini ($0.15 / $0.60 per million tokens); the local tier is Qwen
 
 Reported per mode: LLM tokens (prompt and completion, the calls to the LLM tier only), cost, latency, the
 share of each task's expected facts found in its answer; for the agent, the share of steps done locally and
-who planned. Run: python benchmarks/agent_tasks.py [--limit N] [--json]
+who planned. Run: python benchmarks/agent_tasks.py [--limit N] [--traces FILE] [--json]
 """
 
 from __future__ import annotations
@@ -62,12 +62,15 @@ def llm_tokens(steps: list[dict[str, Any]]) -> tuple[int, int]:
     return sum(s["prompt_tokens"] for s in remote), sum(s["completion_tokens"] for s in remote)
 
 
-def run_agent(hybrid: HybridLM, task: dict[str, Any]) -> Outcome:
+def run_agent(hybrid: HybridLM, task: dict[str, Any], traces: Path | None) -> Outcome:
     documents = {d["name"]: d["text"] for d in task["documents"]}
     started = time.perf_counter()
     result = hybrid.run(task["task"], documents=documents, max_tokens=ANSWER_TOKENS)
     latency = time.perf_counter() - started
     steps = result.trace.steps
+    if traces is not None:
+        with traces.open("a") as out:
+            out.write(json.dumps({"task": task["id"], "answer": result.text, "steps": steps}) + "\n")
     work = [s for s in steps if s["kind"] == "step"]
     prompt, completion = llm_tokens(steps)
     planned = next((s["tier"] for s in steps if s["kind"] == "plan" and s["status"] == "ok"), "none")
@@ -94,6 +97,8 @@ def main() -> None:
     parser.add_argument("--local-model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--llm-threads", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="One JSON object on the last line.")
+    parser.add_argument("--traces", type=Path, default=None, help="Append each agent run's answer and steps here "
+                        "(JSON lines), to read where it went wrong.")
     args = parser.parse_args()
     tasks = yaml.safe_load(args.tasks.read_text())["tasks"][:args.limit]
 
@@ -109,7 +114,7 @@ def main() -> None:
     try:
         with HybridLM(parse_config(config)) as hybrid:
             for task in tasks:
-                a, d = run_agent(hybrid, task), run_direct(hybrid, task)
+                a, d = run_agent(hybrid, task, args.traces), run_direct(hybrid, task)
                 agent.append(a)
                 direct.append(d)
                 rows.append([task["id"], f"{a.llm_prompt + a.llm_completion} / {d.llm_prompt + d.llm_completion}",
