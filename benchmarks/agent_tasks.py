@@ -57,9 +57,10 @@ def facts_found(answer: str, facts: list[list[str]]) -> float:
     return sum(any(spelling.lower() in text for spelling in fact) for fact in facts) / len(facts)
 
 
-def llm_tokens(steps: list[dict[str, Any]]) -> tuple[int, int]:
-    remote = [s for s in steps if s["tier"] == "llm"]
-    return sum(s["prompt_tokens"] for s in remote), sum(s["completion_tokens"] for s in remote)
+def llm_tokens(calls: list[dict[str, Any]]) -> tuple[int, int]:
+    """Tokens of the calls made to the LLM tier (a step escalated to it also made calls on the device)."""
+    remote = [c for c in calls if c["tier"] == "llm"]
+    return sum(c["prompt_tokens"] for c in remote), sum(c["completion_tokens"] for c in remote)
 
 
 def run_agent(hybrid: HybridLM, task: dict[str, Any], traces: Path | None) -> Outcome:
@@ -72,7 +73,7 @@ def run_agent(hybrid: HybridLM, task: dict[str, Any], traces: Path | None) -> Ou
         with traces.open("a") as out:
             out.write(json.dumps({"task": task["id"], "answer": result.text, "steps": steps}) + "\n")
     work = [s for s in steps if s["kind"] == "step"]
-    prompt, completion = llm_tokens(steps)
+    prompt, completion = llm_tokens(result.trace.calls)
     planned = next((s["tier"] for s in steps if s["kind"] == "plan" and s["status"] == "ok"), "none")
     return Outcome(prompt, completion, result.trace.cost_usd, latency, facts_found(result.text, task["facts"]),
                    len(work), sum(1 for s in work if s["status"] == "ok" and s["tier"] == "slm"), planned)

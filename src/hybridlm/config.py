@@ -243,7 +243,8 @@ class AgentsConfig(BaseModel):
     max_replans: int = Field(2, ge=0, le=5, description="Times an invalid plan goes back to its planner, with "
                              "what is wrong.")
     step_timeout_s: float = Field(60.0, gt=0, description="Seconds one attempt of one step may take.")
-    step_retries: int = Field(1, ge=0, le=5, description="Attempts after the first when a step fails or times out.")
+    step_retries: int = Field(1, ge=0, le=5, description="Attempts after the first when a step fails or times out "
+                              "(a model step's invalid output goes on to the LLM at once: greedy, it would repeat).")
     min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="A local step less sure than this is done "
                                   "again by the LLM.")
     concurrency: int = Field(4, ge=1, le=32, description="Steps of one task run at the same time.")

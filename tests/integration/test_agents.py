@@ -222,7 +222,7 @@ def test_invalid_or_unsure_local_output_is_done_again_by_the_llm_on_narrowed_tex
     invalid, unsure = steps["s1"], steps["s2"]
     assert invalid["status"] == unsure["status"] == "ok"
     assert invalid["escalated"] and invalid["tier"] == "llm" and invalid["output"]["count"] == 3
-    assert invalid["attempts"] == 3  # twice on the device (a retry), once on the LLM
+    assert invalid["attempts"] == 2  # once on the device (greedy, a retry would write it again), once on the LLM
     assert "not valid" in invalid["note"]
     assert unsure["escalated"] and "confidence 0.10 < 0.50" in unsure["note"] and unsure["attempts"] == 2
     assert invalid["cost_usd"] > 0 and unsure["cost_usd"] > 0

@@ -149,3 +149,11 @@ def test_a_step_record_keeps_only_the_shape_of_texts_unless_texts_are_stored() -
     assert kept["output"] == {"values": {"name": "<11 chars>"}, "confidence": 0.9}
     assert "Alice" not in json.dumps(kept)
     assert record.as_dict(keep_text=True)["output"]["values"]["name"] == "Alice Smith"
+
+
+def test_a_remote_tier_is_told_the_fields_in_words_not_shown_a_schema_to_copy() -> None:
+    from hybridlm.agents.model_workers import fields_in_words
+
+    schema = {"type": "object", "properties": {"label": {"enum": ["on track", "at risk"]}, "found": {"type": "boolean"},
+                                               "revenue": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+    assert fields_in_words(schema) == 'label (one of "on track", "at risk"); found (true or false); revenue (text, or null)'

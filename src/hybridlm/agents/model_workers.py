@@ -1,7 +1,8 @@
 """Workers the local model does: classify, extract fields, answer from a passage, summarise one document.
 
 On the local tier each answers as JSON under a grammar made from its schema; on a remote tier (a step
-escalated to the LLM) as a JSON object, since not every OpenAI-compatible server takes a schema. Either way
+escalated to the LLM) as a JSON object whose fields are told in words, since not every OpenAI-compatible
+server takes a schema (and a small model shown a JSON Schema tends to copy it back). Either way
 the output is validated, and its confidence (the model's own probability of what it wrote, lowered when
 extracted values are not in the text) decides whether the LLM does the step again.
 """
@@ -33,7 +34,7 @@ async def ask_json(context: StepContext, instruction: str, text: str, schema: di
         prompt = text
     else:
         response_format = ResponseFormat("json_object", raw={"type": "json_object"})
-        prompt = f"{text}\n\nThe JSON object must follow this schema: {json.dumps(schema)}"
+        prompt = f"{text}\n\nThe JSON object's fields: {fields_in_words(schema)}"
     messages = [{"role": "system", "content": f"{instruction} {JSON_ONLY}"}, {"role": "user", "content": prompt}]
     answer = await context.call(messages, GenerationParams(max_tokens=max_tokens, temperature=0.0, logprobs=True,
                                                            response_format=response_format))
@@ -44,6 +45,20 @@ async def ask_json(context: StepContext, instruction: str, text: str, schema: di
     if not isinstance(value, dict):
         raise WorkerFailed(f"the answer is JSON but not an object: {answer.text[:80]!r}")
     return value, _confidence(answer)
+
+
+def fields_in_words(schema: dict[str, Any]) -> str:
+    """An object schema's fields as a prompt says them: `label (one of "a", "b"); found (true or false)`."""
+    return "; ".join(f"{name} ({_kind_in_words(spec)})" for name, spec in schema.get("properties", {}).items())
+
+
+def _kind_in_words(spec: dict[str, Any]) -> str:
+    if "enum" in spec:
+        return "one of " + ", ".join(json.dumps(v) for v in spec["enum"])
+    if "anyOf" in spec:
+        return ", or ".join(_kind_in_words(s) for s in spec["anyOf"])
+    return {"string": "text", "boolean": "true or false", "integer": "a whole number", "number": "a number",
+            "null": "null", "array": "a list", "object": "an object"}.get(spec.get("type", ""), "any value")
 
 
 def _json_text(text: str) -> str:

@@ -1,7 +1,8 @@
 """Carries out a task: plan it, run the plan's steps (independent ones at the same time), and have the LLM
 write the answer from their results.
 
-Each step runs with a timeout and retries; a model step whose output fails validation on the local tier, or
+Each step runs with a timeout and retries (a model step's invalid output is not asked for again of the same
+tier: greedy, it would be written again); a model step whose output fails validation on the local tier, or
 that is less sure than `agents.min_confidence`, is done again by the LLM, which reads its long texts narrowed
 to what the step asks (`agents.escalation_tokens`). A failed step's dependants are
 skipped and the answer is told what is missing. Every call goes through the executor's stacks (priced,
@@ -175,11 +176,11 @@ class TaskRunner:
                 except TimeoutError:
                     problem = f"timed out after {self.config.step_timeout_s:g} s"
                     continue
-                except ValidationError as err:
-                    problem = f"its output is not valid: {err.errors()[0]['msg']}"
-                    continue
-                except WorkerFailed as err:
-                    problem = str(err)
+                except (ValidationError, WorkerFailed) as err:
+                    problem = (f"its output is not valid: {err.errors()[0]['msg']}" if isinstance(err, ValidationError)
+                               else str(err))
+                    if worker.kind == "model":
+                        break
                     continue
                 except BackendError as err:
                     problem = err.message
