@@ -52,6 +52,7 @@ FIXED_PLAN = {"steps": [{"id": "s1", "worker": "calculate", "inputs": {"expressi
 ESCALATE = "Count the complaints"
 TIMEOUT = "Wait for the slow worker"
 BUDGET = "Count, then count again"
+KEEP = "Count, doubting everywhere"
 
 
 def _plan(task: str, plan: dict[str, Any] | list[dict[str, Any]], answer: str) -> list[dict[str, Any]]:
@@ -69,6 +70,8 @@ SCRIPT = [
     *_plan(TIMEOUT, {"steps": [{"id": "s1", "worker": "test_sleep", "inputs": {"seconds": 30}},
                                {"id": "s2", "worker": "calculate", "inputs": {"expression": "$s1.value"}},
                                {"id": "s3", "worker": "calculate", "inputs": {"expression": "1 + 1"}}]}, "Done."),
+    *_plan(KEEP, {"steps": [{"id": "s1", "worker": "test_unsure_everywhere", "inputs": {"text": "@emea.md"}}]},
+           "Kept."),
     *_plan(BUDGET, {"steps": [{"id": "s1", "worker": "test_count", "inputs": {"text": "@emea.md"}},
                               {"id": "s2", "worker": "test_count", "inputs": {"text": "$s1.count"}}]}, "Counted."),
     {"when": "Count the complaints", "answers": ['{"count": 3, "confidence": 0.9}']},  # the escalated steps
@@ -117,13 +120,21 @@ def test_workers() -> Iterator[None]:
             return Count(count=1, confidence=0.1)
         return await _count_on_llm(inputs, context)
 
+    @worker("test_unsure_everywhere", input=TextIn, output=Count, kind="model",
+            description="counts; unsure on the device, fails on the LLM")
+    async def unsure_everywhere(inputs: TextIn, context: StepContext) -> Count:
+        if context.on_device:
+            return Count(count=1, confidence=0.1)
+        await _count_on_llm(inputs, context)
+        raise WorkerFailed("no better on the LLM")
+
     @worker("test_sleep", input=SleepIn, output=Slept, description="sleeps")
     async def sleep(inputs: SleepIn, context: StepContext) -> Slept:
         await asyncio.sleep(inputs.seconds)
         raise WorkerFailed("woke up")
 
     yield
-    for name in ("test_count", "test_unsure", "test_sleep"):
+    for name in ("test_count", "test_unsure", "test_unsure_everywhere", "test_sleep"):
         WORKERS.pop(name)
 
 
@@ -234,6 +245,16 @@ def test_invalid_or_unsure_local_output_is_done_again_by_the_llm_on_narrowed_tex
         assert kept and all(sentence in report for sentence in kept) and len(read) < len(report)
     assert "tokens less of its texts" in invalid["note"] and "tokens less of its texts" in unsure["note"]
     assert result.trace.cost_usd == pytest.approx(sum(s["cost_usd"] for s in steps.values()))
+
+
+def test_an_unsure_local_output_stands_when_the_llm_does_no_better(planner: Upstream, test_workers: None) -> None:
+    with HybridLM(parse_config(_config(planner))) as hybrid:
+        result = hybrid.run(KEEP, documents={"emea.md": REPORTS["emea.md"]})
+    step = _steps(result.trace.steps)["s1"]
+    assert step["status"] == "ok" and step["output"]["count"] == 1 and step["tier"] == "slm"
+    assert not step["escalated"] and "the LLM failed (no better on the LLM), the local output is kept" in step["note"]
+    assert step["cost_usd"] > 0  # the LLM's try is paid for all the same
+    assert result.text == "Kept."
 
 
 def test_a_step_that_times_out_fails_and_its_dependants_are_skipped(planner: RecordingUpstream,

@@ -204,8 +204,9 @@ class TaskRunner:
             if tier != tiers[-1]:
                 record.escalated = True
                 record.note = f"{problem} on {tier}: done again by {tiers[-1]}"
-        if kept is not None:  # the LLM could not do better: the local output stands
+        if kept is not None:  # the LLM could not do better: the local output stands, the local tier answered
             record.note = f"{record.note}; the LLM failed ({problem}), the local output is kept"
+            part.tier = local
             return self._succeeded(record, part, ledger, observe, kept, escalated=False)
         return self._failed(record, part, ledger, observe, problem)
 
