@@ -205,7 +205,8 @@ class TaskRunner:
                 record.escalated = True
                 record.note = f"{problem} on {tier}: done again by {tiers[-1]}"
         if kept is not None:  # the LLM could not do better: the local output stands, the local tier answered
-            record.note = f"{record.note}; the LLM failed ({problem}), the local output is kept"
+            failed = f"the LLM failed ({problem}), " if part.tier not in (None, local) else ""
+            record.note = f"{record.note}; {failed}the local output is kept"
             part.tier = local
             return self._succeeded(record, part, ledger, observe, kept, escalated=False)
         return self._failed(record, part, ledger, observe, problem)
