@@ -64,7 +64,9 @@ class Completion:
     model: str
     usage: Usage
     finish_reason: str = "stop"
-    token_logprobs: tuple[float, ...] | None = None  # the model's log-probability of each token it wrote, if asked
+    # the model's log-probability of each token it wrote, if asked; under a grammar, of the JSON's values (or the
+    # calls') only, not of what the grammar forced around them
+    token_logprobs: tuple[float, ...] | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     call_probability: float | None = None  # a local model offered tools: how likely it was to start a call
 

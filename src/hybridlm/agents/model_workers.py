@@ -3,8 +3,9 @@
 On the local tier each answers as JSON under a grammar made from its schema; on a remote tier (a step
 escalated to the LLM) as a JSON object whose fields are told in words, since not every OpenAI-compatible
 server takes a schema (and a small model shown a JSON Schema tends to copy it back). Either way
-the output is validated, and its confidence (the model's own probability of what it wrote, lowered when
-extracted values are not in the text) decides whether the LLM does the step again.
+the output is validated, and its confidence (the model's own probability of the values it wrote, not of the
+braces and keys its grammar forced; lowered when extracted values are not in the text) decides whether the
+LLM does the step again.
 """
 
 from __future__ import annotations

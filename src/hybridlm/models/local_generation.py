@@ -150,7 +150,10 @@ class Answer:
             yield from self._auto(prompt_text, prompt, tools)
         elif response_format is not None:
             grammar = self._grammar(response_grammar(response_format))
-            yield from self._text(self._steps(prompt, constrained=True, grammar=grammar), watch_calls=False)
+            scored: list[tuple[int, int, float]] = []
+            yield from self._text(_scoring(self._steps(prompt, constrained=True, grammar=grammar), scored),
+                                  watch_calls=False)
+            self.logprobs = _value_logprobs(self.text, scored)
         elif self.tool_context:  # tool_choice none, or an answer after tool results: words, not a call
             if self.messages and self.messages[-1].get("role") == "tool":
                 note = "The function results are above: answer the user's request from them, in words."
@@ -322,6 +325,61 @@ def _json_logprobs(written: str, scored: list[tuple[int, int, float]]) -> list[f
             spans.append((offset + block.index("{"), offset + block.rindex("}") + 1))
         offset += len(block) + len(CLOSE_TAG)
     return [lp for start, end, lp in scored if any(a <= start and end <= b for a, b in spans)]
+
+
+def _scoring(steps: Iterator[Step], scored: list[tuple[int, int, float]]) -> Iterator[Step]:
+    """The steps as they come, each one's (start, end, log-probability) in the text noted on the way."""
+    offset = 0
+    for step in steps:
+        if step.logprob is not None and math.isfinite(step.logprob):
+            scored.append((offset, offset + len(step.text), step.logprob))
+        offset += len(step.text)
+        yield step
+
+
+def _value_logprobs(written: str, scored: list[tuple[int, int, float]]) -> list[float]:
+    """The log-probabilities of the tokens of a JSON answer's values only. The grammar forces its braces, keys
+    and quotes, which the model may not have meant to write there (it would open a code fence first: about
+    0.05 for the opening brace), so they say nothing of how sure it was of the values. All of them when the
+    answer has no value."""
+    spans = json_value_spans(written)
+    kept = [lp for start, end, lp in scored if any(start < b and a < end for a, b in spans)]
+    return kept or [lp for _, _, lp in scored]
+
+
+def json_value_spans(text: str) -> list[tuple[int, int]]:
+    """Where a JSON text's values are (the insides of strings that are not keys, numbers, true, false, null),
+    as (start, end) offsets; a text cut short is read as far as it goes."""
+    spans: list[tuple[int, int]] = []
+    open_: list[str] = []  # per open container: "key" (an object expecting a key), "value", or "array"
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            end = i + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            if not open_ or open_[-1] != "key":
+                spans.append((i + 1, min(end, len(text))))
+            i = end + 1
+            continue
+        if char in "{[":
+            open_.append("key" if char == "{" else "array")
+        elif char in "}]" and open_:
+            open_.pop()
+        elif char == ":" and open_:
+            open_[-1] = "value"
+        elif char == "," and open_ and open_[-1] == "value":
+            open_[-1] = "key"
+        elif char in "-0123456789tfn":
+            end = i
+            while end < len(text) and (text[end].isalnum() or text[end] in "+-."):
+                end += 1
+            spans.append((i, end))
+            i = end
+            continue
+        i += 1
+    return spans
 
 
 def _chain(first: Step, rest: Iterator[Step]) -> Iterator[Step]:
