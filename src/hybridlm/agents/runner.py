@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from graphlib import TopologicalSorter
 from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,6 +38,9 @@ from hybridlm.plans import Orchestrated
 from hybridlm.privacy.placeholders import Redaction
 from hybridlm.request import Request
 from hybridlm.types import Completion, Decision, Message, Usage
+
+if TYPE_CHECKING:
+    from hybridlm.shrinking import Shrunk
 
 
 log = logging.getLogger(__name__)
@@ -218,19 +222,13 @@ class TaskRunner:
         values = inputs.model_dump()
         budget = self.config.escalation_tokens
         long = [name for name, value in values.items() if isinstance(value, str) and estimate_tokens(value) > budget]
-        if not long or find_spec("sentence_transformers") is None:
-            return inputs, 0
-        from hybridlm.shrinking import shared_shrinker
-
         asks = [value if isinstance(value, str) else " ".join(map(str, value))
                 for name, value in values.items() if name not in long and isinstance(value, str | list)]
         query = " ".join([*asks, task])
-        saved = 0
-        for name in long:
-            shrunk = shared_shrinker().select(query, [(name, values[name])], budget)
-            values[name] = shrunk.render()
-            saved += shrunk.saved_tokens
-        return type(inputs).model_validate(values), saved
+        narrowed = {name: shrunk for name in long
+                    if (shrunk := _narrowed_text(query, name, values[name], budget)) is not None}
+        return (inputs.model_copy(update={name: shrunk.render() for name, shrunk in narrowed.items()}),
+                sum(shrunk.saved_tokens for shrunk in narrowed.values()))
 
     def _calling(self, tier: str, part: Ledger, request: Request) -> CallTier:
         async def call(messages: list[Message], params: GenerationParams) -> Completion:
@@ -313,11 +311,8 @@ class TaskRunner:
                 record = by_id[step.id]
                 lines.append(f"not done ({record.error or record.note})")
         text = "\n".join(lines)
-        if estimate_tokens(text) <= self.config.shrink_tokens or find_spec("sentence_transformers") is None:
-            return text
-        from hybridlm.shrinking import shared_shrinker
-
-        return shared_shrinker().select(task, [("results", text)], self.config.shrink_tokens).render()
+        shrunk = _narrowed_text(task, "results", text, self.config.shrink_tokens)
+        return text if shrunk is None else shrunk.render()
 
     def _decision(self, plan: Orchestrated, ledger: Ledger) -> Decision:
         steps = [r for r in ledger.steps if r.kind == "step"]
@@ -327,6 +322,16 @@ class TaskRunner:
         reason = (f"agent: planned by {planned_by} in {len(plans)} attempt{'s' * (len(plans) != 1)}; "
                   f"{done_here} of {len(steps)} steps done locally; answer by {ledger.tier}; {plan.decision.reason}")
         return replace(plan.decision, tier=ledger.tier or plan.decision.tier, reason=reason)
+
+
+def _narrowed_text(query: str, name: str, text: str, budget_tokens: int) -> Shrunk | None:
+    """`text` (named `name`) cut to its sentences that best answer `query`, within `budget_tokens`; None when it
+    fits already, or when the encoders that choose the sentences are not installed."""
+    if estimate_tokens(text) <= budget_tokens or find_spec("sentence_transformers") is None:
+        return None
+    from hybridlm.shrinking import shared_shrinker
+
+    return shared_shrinker().select(query, [(name, text)], budget_tokens)
 
 
 BRIEF_CHARS = 40

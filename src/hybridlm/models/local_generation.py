@@ -260,10 +260,8 @@ class Answer:
         made: list[Call] = []
         wanting: list[tuple[Function, tuple[str, ...]]] = []
         scored: list[tuple[int, int, float]] = []  # (start, end, log-probability) of each token written
-        for step in self._steps(prompt, constrained=True, grammar=grammar):
+        for step in _scoring(self._steps(prompt, constrained=True, grammar=grammar), scored):
             self.completion_tokens += 1
-            if step.logprob is not None and math.isfinite(step.logprob):
-                scored.append((len(written), len(written) + len(step.text), step.logprob))
             written += step.text
             blocks = complete_blocks(written)
             for block in blocks[seen:]:
