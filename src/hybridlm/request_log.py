@@ -9,7 +9,6 @@ asks for it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sqlite3
 import threading
@@ -19,6 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from hybridlm.log_rollups import KEPT_S, SPANS_S, UPSERT, summed, upserts
 from hybridlm.spend import SpendBook, zone
@@ -184,20 +185,37 @@ class PeriodSpend:
     all_time_usd: float
 
 
-def _row_values(trace: Trace, endpoint: str) -> tuple[Any, ...]:
+def _json_values(trace: Trace) -> dict[str, Any]:
+    """The JSON columns' values as objects (None where there is nothing to store)."""
     d = trace.decision
+    return {
+        "grounding": trace.grounding.summary() if trace.grounding is not None else None,
+        "redactions": trace.redactions or None,
+        "steps": trace.steps or None,
+        "signals": {"features": d.features, "labels": d.labels, "forced": d.forced} if d else None,
+        "calls": trace.calls or None,
+    }
+
+
+# numpy's numbers (a learned router's features) are written as json.dumps would write their float and int bases
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, option=JSON_OPTIONS).decode()
+
+
+def _row_values(trace: Trace, endpoint: str, json_values: dict[str, Any]) -> tuple[Any, ...]:
+    d, text = trace.decision, {column: _json_text(value) for column, value in json_values.items()}
     return (
         trace.request_id, trace.started, endpoint, trace.requested_model, trace.profile, int(trace.stream),
         trace.tier, trace.model, d.router if d else None, d.score if d else None, d.threshold if d else None,
         d.reason if d else None, d.tier if d else None, trace.usage.prompt_tokens, trace.usage.completion_tokens,
         trace.cost_usd, trace.baseline_cost_usd, trace.latency_ms, trace.status, trace.http_status,
         trace.fallback, trace.fallback_reason, trace.error, trace.error_code, trace.prompt_preview,
-        trace.prompt_text, trace.answer_text, trace.shadow_of,
-        json.dumps(trace.grounding.summary()) if trace.grounding is not None else None,
-        trace.key_id, json.dumps(trace.redactions) if trace.redactions else None,
-        json.dumps(trace.steps) if trace.steps else None,
-        json.dumps({"features": d.features, "labels": d.labels, "forced": d.forced}) if d else None,
-        json.dumps(trace.calls) if trace.calls else None, trace.first_token_ms, trace.tool_calls,
+        trace.prompt_text, trace.answer_text, trace.shadow_of, text["grounding"],
+        trace.key_id, text["redactions"], text["steps"], text["signals"],
+        text["calls"], trace.first_token_ms, trace.tool_calls,
         None if trace.served_locally is None else int(trace.served_locally),
     )
 
@@ -244,9 +262,10 @@ class RequestLog:
             with self._books_lock:
                 for book in self._books.values():
                     book.add(trace.tier, trace.key_id, trace.started, trace.cost_usd)
-        values = _row_values(trace, endpoint)
-        return ((INSERT_REQUEST, values),
-                *((UPSERT, rollup) for rollup in upserts(dict(zip(COLUMNS, values, strict=True)))))
+        json_values = _json_values(trace)
+        values = _row_values(trace, endpoint, json_values)
+        row = {**dict(zip(COLUMNS, values, strict=True)), **json_values}  # the roll-ups read objects, not text
+        return ((INSERT_REQUEST, values), *((UPSERT, rollup) for rollup in upserts(row)))
 
     def spend_book(self, timezone: str | None = None) -> SpendBook:
         """The spend of the current day and month in `timezone` (IANA; None: the machine's), per tier and

@@ -27,8 +27,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from hybridlm.models.base import ChatBackend
@@ -154,38 +156,50 @@ class GatewayMetrics:
         self._upstreams = list(_upstreams(backends))
         self._queues = list(_queues(backends))
         self._sampling = threading.Lock()  # records and scrapes may come from several threads
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: MetricWrapperBase, *values: str) -> Any:
+        """`metric.labels(*values)`, looked up once per label set (prometheus-client checks the values and takes
+        a lock on every call; the label sets are as few as the routes, statuses and upstreams)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def observe(self, trace: Trace) -> None:
         """Count one finished request (its trace complete), then sample the backends' state."""
-        metrics = self.metric_set
+        metrics, child = self.metric_set, self._child
         route = (trace.tier or "", trace.model or "", trace.profile or "")
-        metrics.requests.labels(*route, trace.status, str(trace.http_status)).inc()
-        metrics.latency.labels(*route, trace.status).observe(trace.latency_ms / 1000.0)
+        child(metrics.requests, *route, trace.status, str(trace.http_status)).inc()
+        child(metrics.latency, *route, trace.status).observe(trace.latency_ms / 1000.0)
         if trace.first_token_ms is not None:
-            metrics.first_token.labels(*route).observe(trace.first_token_ms / 1000.0)
+            child(metrics.first_token, *route).observe(trace.first_token_ms / 1000.0)
         for call in trace.calls:
-            metrics.upstream_latency.labels(call["tier"], call["model"]).observe(call["latency_ms"] / 1000.0)
-        metrics.tokens.labels(*route, "prompt").inc(trace.usage.prompt_tokens)
-        metrics.tokens.labels(*route, "completion").inc(trace.usage.completion_tokens)
-        metrics.cost.labels(*route).inc(trace.cost_usd)
-        metrics.baseline_cost.labels(*route).inc(trace.baseline_cost_usd)
-        metrics.savings.labels(*route).inc(trace.baseline_cost_usd - trace.cost_usd)
+            child(metrics.upstream_latency, call["tier"], call["model"]).observe(call["latency_ms"] / 1000.0)
+        child(metrics.tokens, *route, "prompt").inc(trace.usage.prompt_tokens)
+        child(metrics.tokens, *route, "completion").inc(trace.usage.completion_tokens)
+        child(metrics.cost, *route).inc(trace.cost_usd)
+        child(metrics.baseline_cost, *route).inc(trace.baseline_cost_usd)
+        child(metrics.savings, *route).inc(trace.baseline_cost_usd - trace.cost_usd)
         if trace.fallback is not None:
-            metrics.fallbacks.labels(trace.fallback, route[0], route[2]).inc()
+            child(metrics.fallbacks, trace.fallback, route[0], route[2]).inc()
         self.sample()
 
     def sample(self) -> None:
         """Copy the upstreams' retries and circuit states and the local queues' depths into the metrics."""
-        metrics = self.metric_set
+        metrics, child = self.metric_set, self._child
         with self._sampling:
             for upstream in self._upstreams:
                 labels = (upstream.tier, upstream.breaker.name)
-                metrics.circuit_state.labels(*labels).set(CIRCUIT_STATES[upstream.breaker.state])
+                child(metrics.circuit_state, *labels).set(CIRCUIT_STATES[upstream.breaker.state])
                 tries = upstream.retrying.retries if upstream.retrying is not None else 0
-                metrics.retries.labels(*labels).inc(tries - upstream.retries_counted)
-                upstream.retries_counted = tries
+                retries = child(metrics.retries, *labels)  # shown from the first request on, at 0
+                if tries != upstream.retries_counted:
+                    retries.inc(tries - upstream.retries_counted)
+                    upstream.retries_counted = tries
             for queue in self._queues:
-                metrics.queue_depth.labels(queue.tier, queue.backend.model_name).set(queue.worker.waiting)
+                child(metrics.queue_depth, queue.tier, queue.backend.model_name).set(queue.worker.waiting)
 
     def exposition(self) -> bytes:
         """The scrape, in Prometheus' text format: this deployment's registry, or every process's files."""
