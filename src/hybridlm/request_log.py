@@ -9,6 +9,7 @@ asks for it.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import sqlite3
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from hybridlm.log_rollups import KEPT_S, SPANS_S, UPSERT, summed, upserts
+from hybridlm.log_rollups import KEPT_S, SPANS_S, UPSERT, summed, upsert_rows, upserts
 from hybridlm.spend import SpendBook, zone
 from hybridlm.sqlite_db import Schema, connect, transaction
 from hybridlm.sqlite_writer import GroupWriter, Statement
@@ -265,7 +266,8 @@ class RequestLog:
         json_values = _json_values(trace)
         values = _row_values(trace, endpoint, json_values)
         row = {**dict(zip(COLUMNS, values, strict=True)), **json_values}  # the roll-ups read objects, not text
-        return ((INSERT_REQUEST, values), *((UPSERT, rollup) for rollup in upserts(row)))
+        rollups = list(upserts(row))  # never empty: every request counts for `requests`
+        return (INSERT_REQUEST, values), (upsert_rows(len(rollups)), tuple(itertools.chain.from_iterable(rollups)))
 
     def spend_book(self, timezone: str | None = None) -> SpendBook:
         """The spend of the current day and month in `timezone` (IANA; None: the machine's), per tier and

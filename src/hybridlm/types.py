@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -130,7 +130,7 @@ class Evidence(Protocol):
 class Trace:
     """Everything that happened to one request; the log, the CLI and the response read it."""
 
-    request_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    request_id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     started: float = field(default_factory=time.time)
     requested_model: str | None = None
     profile: str | None = None
