@@ -199,8 +199,10 @@ class OpenAIBackend:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             connector = aiohttp.TCPConnector(limit=256, limit_per_host=256)
+            # No cookie jar: a cookie one request's answer set must never ride along with another caller's request.
             self._session = aiohttp.ClientSession(headers=self._headers, connector=connector, trust_env=False,
-                                                  timeout=aiohttp.ClientTimeout(total=None))
+                                                  timeout=aiohttp.ClientTimeout(total=None),
+                                                  cookie_jar=aiohttp.DummyCookieJar())
             self._session_loop = loop
         return self._session
 
