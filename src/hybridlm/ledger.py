@@ -45,6 +45,7 @@ class Ledger:
     steps: list[StepRecord] = field(default_factory=list)  # a task's planning, steps and answer, in order
     baseline: Usage | None = None  # a task: what sending it all to the LLM would have used
     shrunk: list[Shrunk] = field(default_factory=list)  # long context cut before a remote tier read it
+    held_tokens: int = 0  # the estimate the caller's token rate limit holds until the request is recorded
 
     def add(self, spend: Spend) -> None:
         self.spends.append(spend)

@@ -139,7 +139,7 @@ class Pipeline(Deployment):
         with self.tracing.request(trace):
             try:
                 with deadline_scope(self.config.server.deadline_s):
-                    self.rate_limits.admit(request.caller, estimated_tokens(request))
+                    ledger.held_tokens = self.rate_limits.admit(request.caller, estimated_tokens(request))
                     plan = await self.plan(request, trace)
                     decision = plan.decision
                     answer, decision = await self.executor.complete(plan, request, ledger, self._shadow_sender(trace))
@@ -147,7 +147,7 @@ class Pipeline(Deployment):
                 raise await self._failed(err, request, trace, plan, decision, ledger) from None
             self._settle(trace, plan, decision, ledger, answer.text)
             trace.tool_calls = len(answer.tool_calls)
-            await asyncio.wrap_future(self.record(trace, request.endpoint))  # committed before the answer is sent
+            await asyncio.wrap_future(self.record(trace, request.endpoint, ledger))  # committed before the answer is sent
         return Answer(answer, trace)
 
     async def run_stream(self, request: Request) -> StreamAnswer:
@@ -159,7 +159,7 @@ class Pipeline(Deployment):
         with self.tracing.request(trace):  # the root span ends when the relay records the stream
             try:
                 with deadline_scope(self.config.server.deadline_s):
-                    self.rate_limits.admit(request.caller, estimated_tokens(request))
+                    ledger.held_tokens = self.rate_limits.admit(request.caller, estimated_tokens(request))
                     plan = await self.plan(request, trace)
                     decision = plan.decision
                     chunks, decision = await self.executor.stream(plan, request, ledger, self._shadow_sender(trace))
@@ -199,7 +199,7 @@ class Pipeline(Deployment):
             self._settle(trace, plan, decision, ledger, "".join(pieces))
             if failure is not None:
                 mark_failed(trace, failure)
-            written = self.record(trace, request.endpoint)  # queued at once, even for a client that has gone
+            written = self.record(trace, request.endpoint, ledger)  # queued at once, even for a client that has gone
         await asyncio.wrap_future(written)  # committed before the caller sends the last event
         if failure is not None:
             raise RequestFailed(failure, trace)
@@ -246,7 +246,7 @@ class Pipeline(Deployment):
         if isinstance(err, asyncio.CancelledError):  # the client went away before the answer was ready
             trace.status, trace.http_status = "error", 499
             trace.error, trace.error_code = "client disconnected before the answer", "client_disconnected"
-            self.record(trace, request.endpoint)
+            self.record(trace, request.endpoint, ledger)
             return err
         if isinstance(err, APIError):
             failure = err
@@ -259,17 +259,17 @@ class Pipeline(Deployment):
             log.debug("unhandled error", exc_info=err)
             failure = APIError(500, f"internal error (request {trace.request_id})", "server_error", "internal_error")
         else:
-            self.record(trace, request.endpoint)
+            self.record(trace, request.endpoint, ledger)
             return err
         mark_failed(trace, failure)
-        await asyncio.wrap_future(self.record(trace, request.endpoint))
+        await asyncio.wrap_future(self.record(trace, request.endpoint, ledger))
         return RequestFailed(failure, trace)
 
-    def record(self, trace: Trace, endpoint: str) -> Future[None]:
-        """Queue the request's row (its tokens counted against its key's rate limit, the request in the metrics);
-        the future is done once it is committed."""
+    def record(self, trace: Trace, endpoint: str, ledger: Ledger | None = None) -> Future[None]:
+        """Queue the request's row (its tokens counted against its key's rate limit in place of the estimate the
+        ledger held, the request in the metrics); the future is done once it is committed."""
         trace.finish()
-        self.rate_limits.settle(trace.key_id, trace.usage.total_tokens)
+        self.rate_limits.settle(trace.key_id, trace.usage.total_tokens, ledger.held_tokens if ledger else 0)
         self.metrics.observe(trace)
         written = self.log.record(trace, endpoint)
         self.tracing.recorded(trace, endpoint, written)  # the request's spans end once the row is committed

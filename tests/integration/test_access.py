@@ -3,7 +3,9 @@ httpx requests; every refusal in OpenAI's shape with exactly one log row naming 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ class Keys:
     local_only: Key  # tiers: slm
     plain_routing: Key  # profiles: hybrid
     slow: Key  # 2 requests per minute
+    thrifty: Key  # 30 tokens per minute
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,8 @@ def keys(gateway: Gateway) -> Keys:
     try:
         made = [Key(*store.create(name, **limits)) for name, limits in (
             ("admin", {"admin": True}), ("plain", {}), ("local", {"tiers": ["slm"]}),
-            ("routing", {"profiles": ["hybrid"]}), ("slow", {"requests_per_minute": 2}))]
+            ("routing", {"profiles": ["hybrid"]}), ("slow", {"requests_per_minute": 2}),
+            ("thrifty", {"tokens_per_minute": 30}))]
     finally:
         store.close()
     return Keys(*made)
@@ -149,6 +153,27 @@ def test_a_key_over_its_requests_per_minute_is_told_when_to_retry(gateway: Gatew
     refused_by(gateway, err.value, 429, "rate_limit_exceeded", keys.slow)
     assert 1 <= int(err.value.response.headers["retry-after"]) <= 60
     assert rows_of(gateway, keys.slow) == 3
+
+
+def test_concurrent_requests_of_a_key_cannot_overshoot_its_tokens_per_minute(gateway: Gateway, keys: Keys) -> None:
+    """Four requests at once, each estimated at 24 tokens against a limit of 30: the first holds its estimate
+    while it runs, so the others are refused rather than all let through on an empty window."""
+    start = threading.Barrier(4)
+
+    def one() -> httpx.Response:
+        start.wait()
+        return httpx.post(f"{gateway.base_url}/chat/completions", timeout=120,
+                          headers={"authorization": f"Bearer {keys.thrifty.secret}"},
+                          json={"model": "slm", "messages": HI, "max_tokens": 24})
+
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: one(), range(4)))
+    served = [r for r in replies if r.status_code == 200]
+    assert len(served) == 1, [r.status_code for r in replies]
+    for reply in replies:
+        if reply.status_code != 200:
+            assert_refusal(gateway, reply, 429, "rate_limit_exceeded", keys.thrifty)
+    assert rows_of(gateway, keys.thrifty) == 4
 
 
 def test_a_text_plain_body_is_refused(gateway: Gateway, keys: Keys) -> None:

@@ -111,20 +111,39 @@ def test_requests_per_minute_refuse_with_the_wait_until_the_oldest_leaves() -> N
 def test_tokens_per_minute_count_what_was_used() -> None:
     clock, caller = Clock(), Caller("k", "n", tokens_per_minute=1000)
     limits = RateLimits(clock)
-    limits.admit(caller, 600)
-    limits.settle("k", 900)  # it used more than estimated: that is what counts
+    held = limits.admit(caller, 600)
+    limits.settle("k", 900, held)  # it used more than estimated: that is what counts
     clock.now += 5
     with pytest.raises(APIError) as refused:
         limits.admit(caller, 200)
     assert refused.value.headers == {"retry-after": "55"}
-    limits.admit(caller, 100)
-    limits.settle("k", 50)
+    held = limits.admit(caller, 100)
+    limits.settle("k", 50, held)
     limits.settle("other", 10**6)  # a key without a token limit is not tracked
     clock.now += 60
-    limits.admit(caller, 5000)  # more than the whole limit: let through once the window is empty
-    limits.settle("k", 5000)
+    held = limits.admit(caller, 5000)  # more than the whole limit: let through once the window is empty
+    limits.settle("k", 5000, held)
     with pytest.raises(APIError):
         limits.admit(caller, 1)
+
+
+def test_tokens_per_minute_hold_running_requests_estimates() -> None:
+    """Concurrent requests of one key are judged with the estimates of those still running."""
+    clock, caller = Clock(), Caller("k", "n", tokens_per_minute=1000)
+    limits = RateLimits(clock)
+    first = limits.admit(caller, 600)  # running: its 600 are held
+    assert first == 600
+    with pytest.raises(APIError) as refused:
+        limits.admit(caller, 600)  # would fit against what was settled (nothing), not with the first running
+    assert refused.value.headers == {"retry-after": "1"}  # nothing settled leaves: only running ones stand in the way
+    limits.settle("k", 100, first)  # it used 100: the hold becomes what it used
+    second = limits.admit(caller, 600)
+    with pytest.raises(APIError):
+        limits.admit(caller, 400)  # 100 used + 600 held + 400 > 1000
+    limits.settle("k", 0, second)  # failed before using any
+    assert limits.admit(caller, 900) == 900
+    assert limits.admit(Caller("u", "n", requests_per_minute=5), 10) == 0  # no token limit: nothing held
+    assert limits.admit(None, 10) == 0
 
 
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True),

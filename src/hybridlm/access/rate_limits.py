@@ -1,13 +1,13 @@
 """Requests and tokens per minute per key, over a moving window in memory (one gateway process).
 
 `admit` refuses a request that would go over either limit, judging its tokens by an estimate
-(the prompt's characters / 4 plus `max_tokens`); `settle` then counts the tokens the request
-really used, so a key is charged for what it got. A request estimated at more than the whole
-token limit is let through once the window is empty rather than never.
+(the prompt's characters / 4 plus `max_tokens`), and holds that estimate while the request runs, so
+concurrent requests of one key cannot together go over the token limit on their estimates; `settle` then swaps the estimate for the tokens the request really
+used, so a key is charged for what it got. A request estimated at more than the whole token limit is
+let through once the window is empty and nothing else of the key is running, rather than never.
 
 Hand-rolled rather than `limits`: a token limit needs a hit counted after the fact, whatever it
-comes to, and `limits`' moving window only takes hits that fit. Concurrent requests of one key
-are each judged against what was settled before them.
+comes to, and `limits`' moving window only takes hits that fit.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hybridlm.routing.base import message_text
 
 WINDOW_S = 60.0
 CHARS_PER_TOKEN = 4
+IN_FLIGHT_RETRY_S = 1  # what Retry-After says when only running requests stand in the way
 
 
 def estimated_tokens(request: Request) -> int:
@@ -34,10 +35,11 @@ def estimated_tokens(request: Request) -> int:
 
 @dataclass
 class MovingWindow:
-    """(when, amount) of the last `WINDOW_S` seconds, and their sum."""
+    """(when, amount) of the last `WINDOW_S` seconds, their sum, and what running requests hold."""
 
     entries: deque[tuple[float, int]] = field(default_factory=deque)
     total: int = 0
+    held: int = 0
 
     def prune(self, now: float) -> None:
         while self.entries and self.entries[0][0] <= now - WINDOW_S:
@@ -49,14 +51,14 @@ class MovingWindow:
 
     def wait_for_room(self, amount: int, limit: int, now: float) -> float:
         """Seconds until `amount` more (at most the whole limit) fits under `limit`; 0 when it fits now."""
-        excess = self.total + min(amount, limit) - limit
+        excess = self.total + self.held + min(amount, limit) - limit
         if excess <= 0:
             return 0.0
         for when, used in self.entries:
             excess -= used
             if excess <= 0:
                 return when + WINDOW_S - now
-        return WINDOW_S  # not reached: with every entry gone, min(amount, limit) fits
+        return IN_FLIGHT_RETRY_S  # it would fit once running requests settle, however soon that is
 
 
 class RateLimits:
@@ -68,10 +70,11 @@ class RateLimits:
         self._requests: dict[str, MovingWindow] = {}
         self._tokens: dict[str, MovingWindow] = {}
 
-    def admit(self, caller: Caller | None, estimated_tokens: int) -> None:
-        """Count the request, or raise 429 with Retry-After when it would go over one of the key's limits."""
+    def admit(self, caller: Caller | None, estimated_tokens: int) -> int:
+        """Count the request and hold its estimated tokens (returned: 0 without a token limit), or raise 429
+        with Retry-After when it would go over one of the key's limits."""
         if caller is None:
-            return
+            return 0
         limits = ((self._requests, caller.requests_per_minute, 1, "requests"),
                   (self._tokens, caller.tokens_per_minute, estimated_tokens, "tokens"))
         with self._lock:
@@ -88,12 +91,20 @@ class RateLimits:
                                    code="rate_limit_exceeded", headers={"retry-after": str(seconds)})
             if caller.requests_per_minute is not None:
                 self._requests[caller.key_id].add(now, 1)
+            if caller.tokens_per_minute is None:
+                return 0
+            self._tokens[caller.key_id].held += estimated_tokens
+            return estimated_tokens
 
-    def settle(self, key_id: str | None, tokens: int) -> None:
-        """Count the tokens a request of this key used (nothing for a key without a token limit)."""
+    def settle(self, key_id: str | None, tokens: int, held: int = 0) -> None:
+        """Count the tokens a request of this key used in place of the `held` estimate `admit` returned for
+        it (nothing for a key without a token limit)."""
         with self._lock:
             window = self._tokens.get(key_id) if key_id is not None else None
-            if window is None or tokens <= 0:
+            if window is None:
+                return
+            window.held = max(0, window.held - held)
+            if tokens <= 0:
                 return
             now = self._clock()
             window.prune(now)
