@@ -13,6 +13,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from hybridlm.access.keys import KeyStore, default_keys_path
 from tests.conftest import DATA
 from tests.integration.commands import hybridlm
 from tests.integration.servers import (
@@ -141,6 +142,23 @@ def test_factcheck_bad_input(rag_gateway: Gateway, body: bytes, status: int, cod
     assert r.status_code == status
     assert r.json()["error"]["code"] == code
     assert rag_gateway.row(r.headers["x-hybridlm-request-id"])["http_status"] == status
+
+
+def test_factcheck_counts_against_a_keys_requests_per_minute(rag_gateway: Gateway) -> None:
+    """With a key in the store the endpoint needs one, and its rate limit holds here too."""
+    store = KeyStore(default_keys_path(rag_gateway.data_dir))
+    key_id, secret = store.create("checker", requests_per_minute=1)
+    body = {"context": ["Branches are closed on Sundays."], "answer": "Branches are closed on Sundays."}
+    try:
+        replies = [httpx.post(rag_gateway.url + "/v1/factcheck", json=body, timeout=60,
+                              headers={"authorization": f"Bearer {secret}"}) for _ in range(2)]
+    finally:
+        store.revoke(key_id)  # the gateway is open again for the tests after this one
+        store.close()
+    assert [r.status_code for r in replies] == [200, 429]
+    assert replies[1].json()["error"]["code"] == "rate_limit_exceeded" and replies[1].headers["retry-after"]
+    row = rag_gateway.row(replies[1].headers["x-hybridlm-request-id"])
+    assert (row["http_status"], row["key_id"]) == (429, key_id)
 
 
 def test_streamed_grounded_answer_is_checked_before_it_is_sent(rag_gateway: Gateway) -> None:

@@ -19,6 +19,7 @@ class FactCheckService(PipelineService):
     async def handle(self, raw: bytes, caller: Caller | None) -> JSONResult:
         request = parse_json_body(raw, FactCheckRequest)
         pipeline = self.pipeline
+        pipeline.rate_limits.admit(caller, 0)  # a key's requests per minute count here too; no model tokens are used
         asked = Request([{"role": "user", "content": request.answer}], "factcheck", caller=caller)
         trace = pipeline.start_trace(asked, stream=False)
         report = await asyncio.to_thread(pipeline.fact_checker.check, request.passages, request.answer)
