@@ -100,6 +100,12 @@ class Deployment:
         return own if own is not None else self.config.privacy.redact and not self.runs_here(tier)
 
     @property
+    def masks_previews(self) -> bool:
+        """Whether the log's prompt previews show placeholders for personal data (`privacy.redact` on, full texts
+        not kept)."""
+        return self.config.privacy.redact and not self.config.server.store_text
+
+    @property
     def pii_detector(self) -> PiiDetector:
         """Built on first use (or by warm_up): it loads the spaCy pipeline and the recognisers."""
         if self._pii is None:
@@ -148,7 +154,7 @@ class Deployment:
         if self.tool_router.relevance.ready():  # False on an install without the support extra
             self.tool_router.relevance.encoder.encode(["warm up"])
         self.router.score([{"role": "user", "content": "warm up"}])
-        if any(self.redacts(tier) for tier in self.backends):
+        if self.masks_previews or any(self.redacts(tier) for tier in self.backends):
             self.pii_detector.warm_up()
         if self.config.context.shrink:
             from hybridlm.shrinking import shared_shrinker

@@ -28,6 +28,7 @@ from hybridlm.models.deadline import deadline_scope
 from hybridlm.models.wrappers.shadow import SendShadow
 from hybridlm.models.wrappers.streams import OpenedStream, open_stream
 from hybridlm.plans import Call, Canned, Grounded, Plan
+from hybridlm.privacy.placeholders import Redaction
 from hybridlm.profiles.base import Profile
 from hybridlm.profiles.registry import PROFILES, ROUTED, build_profile
 from hybridlm.request import Request
@@ -40,6 +41,7 @@ from hybridlm.telemetry.tracing import DECIDE, decision_attributes
 from hybridlm.types import Chunk, Completion, Decision, Message, Trace
 
 log = logging.getLogger(__name__)
+PREVIEW_CHARS = 200  # of the last user message, kept in the log
 
 
 class RequestFailed(HybridLMError):
@@ -128,9 +130,28 @@ class Pipeline(Deployment):
     # running
     def start_trace(self, request: Request, stream: bool) -> Trace:
         text = last_user_text(request.messages)
-        return Trace(requested_model=request.model, stream=stream, prompt_preview=text[:200],
+        return Trace(requested_model=request.model, stream=stream, prompt_preview=text[:PREVIEW_CHARS],
                      prompt_text=text if self.config.server.store_text else None,
                      key_id=request.caller.key_id if request.caller else None)
+
+    async def private_preview(self, trace: Trace, messages: list[Message], ledger: Ledger | None,
+                              check: bool = True) -> None:
+        """Without `server.store_text` the log's preview of a prompt shows placeholders for its personal data. A
+        request whose redaction replaced values has its preview masked with them (`_settle`); any other is checked
+        here, in the worker pool (the detector remembers a text the redaction already checked), or with `check`
+        off simply withheld. The preview is withheld while the check runs, so a check that fails or is cut short
+        leaves none (fail closed)."""
+        if not self.masks_previews or not trace.prompt_preview or (ledger is not None and ledger.redaction):
+            return
+        text, trace.prompt_preview = last_user_text(messages), ""
+        if not check:
+            return
+        try:
+            findings = await asyncio.to_thread(self.pii_detector.detect, text)
+        except Exception as err:  # noqa: BLE001 - whatever broke, the preview stays withheld
+            log.warning("a prompt preview was withheld: the personal-data check failed (%s)", type(err).__name__)
+            return
+        trace.prompt_preview = Redaction().redact(text, findings)[:PREVIEW_CHARS]
 
     async def run(self, request: Request) -> Answer:
         """Serve the request whole; raises RequestFailed (already recorded) when it cannot be served."""
@@ -147,6 +168,7 @@ class Pipeline(Deployment):
                 raise await self._failed(err, request, trace, plan, decision, ledger) from None
             self._settle(trace, plan, decision, ledger, answer.text)
             trace.tool_calls = len(answer.tool_calls)
+            await self.private_preview(trace, request.messages, ledger)
             await asyncio.wrap_future(self.record(trace, request.endpoint, ledger))  # committed before the answer is sent
         return Answer(answer, trace)
 
@@ -199,7 +221,10 @@ class Pipeline(Deployment):
             self._settle(trace, plan, decision, ledger, "".join(pieces))
             if failure is not None:
                 mark_failed(trace, failure)
-            written = self.record(trace, request.endpoint, ledger)  # queued at once, even for a client that has gone
+            try:
+                await self.private_preview(trace, request.messages, ledger)
+            finally:  # queued even for a client that has gone (its preview withheld if the check was cut short)
+                written = self.record(trace, request.endpoint, ledger)
         await asyncio.wrap_future(written)  # committed before the caller sends the last event
         if failure is not None:
             raise RequestFailed(failure, trace)
@@ -242,6 +267,10 @@ class Pipeline(Deployment):
                       decision: Decision | None, ledger: Ledger) -> BaseException:
         """Record a request that was not served; what to raise in its place."""
         self._settle(trace, plan, decision, ledger, "")
+        try:  # refused before it was planned (a bad model name, a rate limit): a flood of those costs no checks
+            await self.private_preview(trace, request.messages, ledger, check=plan is not None)
+        except asyncio.CancelledError:  # cancelled again while checking: the preview stays withheld
+            pass
         forced = decision is not None and decision.forced
         if isinstance(err, asyncio.CancelledError):  # the client went away before the answer was ready
             trace.status, trace.http_status = "error", 499

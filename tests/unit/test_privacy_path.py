@@ -97,6 +97,33 @@ def test_the_local_tier_sees_the_original_text(tmp_path: Path) -> None:
     assert "Maria Gonzalez" in sent_text(slm)
 
 
+def test_a_request_served_here_keeps_no_personal_data_in_its_preview(tmp_path: Path) -> None:
+    """The local tier reads the original, but the log's preview shows placeholders (store_text is off)."""
+    pipeline, slm, _ = make(tmp_path)
+    answer = ask(pipeline, PERSONAL, model="slm")
+    preview = pipeline.log.get(answer.trace.request_id)["prompt_preview"]
+    assert "maria.gonzalez@example.com" in sent_text(slm)
+    assert not any(value in preview for value in ORIGINALS)
+    assert "<EMAIL_ADDRESS_3>" in preview and preview.startswith("Analyze step by step")
+    assert not answer.trace.redactions  # nothing was sent off the machine, so nothing counts as redacted
+    kept = make(tmp_path / "kept", server={"store_text": True})[0]
+    assert "maria.gonzalez@example.com" in kept.log.get(ask(kept, PERSONAL, model="slm").trace.request_id)["prompt_preview"]
+
+
+def test_a_preview_that_cannot_be_checked_is_withheld(tmp_path: Path) -> None:
+    pipeline, _, _ = make(tmp_path)
+
+    def broken(text: str) -> list:
+        raise RuntimeError("detector crashed")
+
+    pipeline.pii_detector.detect = broken  # type: ignore[method-assign]
+    answer = ask(pipeline, PERSONAL, model="slm")
+    assert pipeline.log.get(answer.trace.request_id)["prompt_preview"] == ""
+    with pytest.raises(RequestFailed) as refused:  # refused before planning: withheld without a check
+        ask(pipeline, PERSONAL, model="no-such-model")
+    assert pipeline.log.get(refused.value.trace.request_id)["prompt_preview"] == ""
+
+
 def test_redaction_can_be_turned_off_per_tier(tmp_path: Path) -> None:
     pipeline, _, llm = make(tmp_path, privacy={"redact": True})
     pipeline.config.tiers["llm"].redact = False

@@ -26,6 +26,7 @@ class FactCheckService(PipelineService):
         flagged = len(report.flagged)
         trace.decision = Decision("factcheck", report.score, pipeline.fact_checker.threshold,
                                   f"fact-check: {len(report.claims)} claim(s), {flagged} flagged", "factcheck")
+        await pipeline.private_preview(trace, asked.messages, None)
         pipeline.record(trace, ENDPOINT)
         return JSONResult(200, {"object": "factcheck", "id": trace.request_id, **report.as_dict(),
                                 "hybridlm": trace.metadata()}, {"x-hybridlm-request-id": trace.request_id})
