@@ -5,15 +5,18 @@ The lists are the 1990 US Census name frequency lists (public domain), as the `n
 importlib.resources, so nothing is fetched. They are general lists, not the names of any data set.
 
 A run of capitalised words ("Jane Doe", "Ján M. Novák") is a name when its first word is a known
-first name or its last a known surname; a single capitalised word that is a known name scores
-lower. Lower-case names are taken only as a known first name followed by a known surname. Words
-that are common in prose and also names ("May", "Will", "Hope") are kept out by spaCy's stop words,
-month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, ...) is not a name. A
-single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or more is
-kept (the small model often calls a full name ORG, and dropping those cost recall). A lone word at
-a sentence's start must be a first name (capitalised surnames there are mostly ordinary words).
-After words that say a name follows ("my name is", "Name:", "directed by", "assistant to", "contact")
-one to three capitalised words are a name whether or not the lists know them.
+first name or its last a known surname or has a surname's ending in a language the census hardly
+covers ("-dóttir", "-ović", "-ski", "-nen"); a single capitalised word that is a known name or has
+such an ending scores lower. Lower-case names are taken only as a known first name followed by a
+known surname. Words that are common in prose and also names ("May", "Will", "Hope") are kept out
+by spaCy's stop words, month and day names, and a run with an organisation word (Inc, Ltd,
+Orchestra, ...) is not a name. A single word that spaCy's NER gives another label (ORG, GPE, ...)
+is dropped; a run of two or more is kept (the small model often calls a full name ORG, and dropping
+those cost recall) unless the label is DATE or EVENT ("Labor Day"). A lone word at a sentence's
+start must be a first name or have a surname's ending (capitalised surnames there are mostly
+ordinary words). After words that say a name follows ("my name is", "Name:", "directed by",
+"assistant to", "contact") one to three capitalised words are a name whether or not the lists know
+them, and so is a lone capitalised word addressed at a sentence's start ("Warrane, can I ...").
 """
 
 from __future__ import annotations
@@ -32,13 +35,22 @@ MAX_SINGLE_SURNAME_RANK = 10000
 MAX_SURNAME_RANK = 30000  # the rarer surnames of the census list are mostly ordinary words or typos
 _NOT_NAMES = set("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday mr mrs ms miss dr prof sir madam dear hi hello hey
-thanks regards user street road avenue lane drive court place""".split())
+thanks regards user street road avenue lane drive court place sorry okay ok yes yeah excuse""".split())
 # Words that make a run of capitalised words an organisation's name.
-_ORG_WORDS = set("""inc ltd llc plc gmbh corp corporation incorporated company co group holdings partners associates
+ORG_WORDS = set("""inc ltd llc plc gmbh corp corporation incorporated company co group holdings partners associates
 bank university college school institute foundation orchestra band investments solutions technologies systems
 services consulting agency industries enterprises labs international""".split())
 _VETO_LABELS = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "NORP", "DATE", "TIME", "LAW",
                 "LANGUAGE", "MONEY"}
+# Endings that mark a surname in languages the census lists hardly cover: Nordic patronymics ("Björgvinsson",
+# "Guðmundsdóttir", "Halvorsen"), Finnish "-nen", Slavic ("Kwiatkowski", "Vitorović", "Bulgakov", "Nováková"),
+# Romanian, Greek, Turkish, Georgian and Armenian ones. Each wants a stem of three or four letters before it, so
+# English words that end so ("Lesson", "Linen", "Kiev") do not count.
+_SURNAME_ENDING = regex.compile(r"(?i:\p{L}{4,}(?:sson|sen|nen|ski|ska|sky|ský|cki|cka|yan)|\p{L}{3,}(?:dóttir|dottir|ová|ná"
+                                r"|ovic|evic|ić|ov|ova|ev|eva|enko|chuk|czuk|escu|poulos|akis|idis|oğlu|oglu|shvili|dze"
+                                r"|ström|qvist|kvist|gren))\Z")
+# Labels that veto a run of two or more words too: the small model hardly ever gives a full name one of these.
+_NOT_NAME_LABELS = {"DATE", "EVENT"}
 _WORD = r"\p{Lu}\p{Ll}[\p{Ll}'’-]*"
 _RUN = regex.compile(rf"(?<![\p{{L}}\d@.])(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_WORD}){{0,3}}(?!\p{{L}}|\d|@)")
 # Words after which a name follows: "my name is", "Name:", "last name? Boyle", "named", "directed by", "ask for".
@@ -49,6 +61,8 @@ _NAME_CUE = r"(?i:\bname(?:[ ]is|'s|:|\?)|\bnamed|\bcalled)[ ]+"
 _CUE = rf"(?:{_NAME_CUE}|(?i:\b(?:directed|produced|written|composed|painted|founded|signed)[ ]by:?|\bproducer|\bassistant[ ]to|\bask[ ]for|\bspeak[ ](?:to|with)|\bcontact|\bagent)[ ]+)"
 _CUED = regex.compile(rf"(?<={_CUE})(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_WORD}){{0,2}}(?!\p{{L}}|\d|@)")
 _CUED_LOWER = regex.compile(rf"(?<={_NAME_CUE})\p{{Ll}}{{2,}}(?:[ ]\p{{Ll}}{{2,}})?(?=[ ]*(?:[.,!?;\n]|$))")
+# A lone word addressed at a sentence's start, before a question or a request: "Warrane, can I speak to your boss?"
+_VOCATIVE = regex.compile(rf"(?m)(?:^|(?<=[.!?][ ]))[ >\"“]*\K{_WORD}(?=,[ ](?:can|could|would|will|please|do|did|are|have)[ ])")
 _LOWER_PAIR = regex.compile(r"(?<![\p{L}\d@.])(\p{Ll}+)[ ](?:\p{Ll}\.?[ ])?(\p{Ll}+)(?!\p{L}|\d|@)")
 
 
@@ -87,12 +101,12 @@ class NameListRecognizer(LocalRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         vetoed = []
         if nlp_artifacts is not None and getattr(nlp_artifacts, "tokens", None) is not None:
-            vetoed = [(e.start_char, e.end_char) for e in nlp_artifacts.tokens.ents if e.label_ in _VETO_LABELS]
+            vetoed = [(e.start_char, e.end_char, e.label_) for e in nlp_artifacts.tokens.ents if e.label_ in _VETO_LABELS]
         found: list[tuple[int, int, float]] = []
         for run in _RUN.finditer(text):
             words = list(regex.finditer(r"\p{L}[\p{L}'’-]*\.?", run.group()))
             after = text[run.end():run.end() + 16].lstrip(" ,&").split(" ")[0].rstrip(".,").lower()
-            if after in _ORG_WORDS or any(w.group().rstrip(".").lower() in _ORG_WORDS for w in words):
+            if after in ORG_WORDS or any(w.group().rstrip(".").lower() in ORG_WORDS for w in words):
                 continue
             # cut the run at words that are not names
             group: list[Any] = []
@@ -103,17 +117,21 @@ class NameListRecognizer(LocalRecognizer):
                 if group:
                     found.extend(self._judge(text, run.start(), group))
                 group = []
-        for pair in _LOWER_PAIR.finditer(text):
+        for pair in _LOWER_PAIR.finditer(text, overlapped=True):
             first, last = pair.group(1), pair.group(2)
             if (first in self._first and last in self._last and not _is_word(first, self._stop)
                     and not _is_word(last, self._stop)):
                 found.append((pair.start(), pair.end(), LOWER_PAIR_SCORE))
+        for vocative in _VOCATIVE.finditer(text):
+            if not _is_word(vocative.group(), self._stop):
+                found.append((*vocative.span(), PAIR_SCORE))
         for cued in [*_CUED.finditer(text), *_CUED_LOWER.finditer(text)]:
             words = cued.group().split()
-            if not any(_is_word(w, self._stop) or w.lower() in _ORG_WORDS for w in words):
+            if not any(_is_word(w, self._stop) or w.lower() in ORG_WORDS for w in words):
                 found.append((cued.start(), cued.end(), CUE_SCORE))
         return [self._result(s, e, score) for s, e, score in found
-                if score >= PAIR_SCORE or not any(s < ve and vs < e for vs, ve in vetoed)]
+                if score > PAIR_SCORE or not any(s < ve and vs < e and (score < PAIR_SCORE or label in _NOT_NAME_LABELS)
+                                                 for vs, ve, label in vetoed)]
 
     def _judge(self, text: str, offset: int, group: list[Any]) -> list[tuple[int, int, float]]:
         key = lambda w: w.group().rstrip(".").lower().removesuffix("'s").removesuffix("’s")  # noqa: E731
@@ -123,12 +141,14 @@ class NameListRecognizer(LocalRecognizer):
         full = [w for w in group if len(key(w)) > 1]
         if not full:
             return []
-        if len(full) >= 2 and (key(full[0]) in self._first or key(full[-1]) in self._last):
+        if len(full) >= 2 and (key(full[0]) in self._first or key(full[-1]) in self._last
+                               or _SURNAME_ENDING.match(key(full[-1]))):
             return [(start, end, PAIR_SCORE)]
         if len(full) == 1:
             w, name = full[0], key(full[0])
             at_start = regex.search(r"(?:\A|[.!?:\n\"“]\s*|\A[\s>|]*)\Z", text[:offset + w.start()]) is not None
-            known = name in self._first or (name in self._single_last and not at_start)
+            known = (name in self._first or (name in self._single_last and not at_start)
+                     or _SURNAME_ENDING.match(name) is not None)
             if not known:
                 return []
             possessive = len(w.group()) - len(w.group().removesuffix("'s").removesuffix("’s"))
