@@ -145,11 +145,18 @@ def test_surname_endings_the_census_lists_lack() -> None:
     assert names == {"Dragana Petrović", "Sigrún Jónsdóttir", "Usamov"}
     # English words with such an ending have too short a stem
     assert recognizer.analyze("The Lesson and the Linen", ["PERSON"]) == []
+    # two words, one with a letter English lacks, unless a number follows (a street)
+    text = "Maybe it is under Miklós Hajdu"
+    assert [text[r.start:r.end] for r in recognizer.analyze(text, ["PERSON"])] == ["Miklós Hajdu"]
+    assert recognizer.analyze("The shop is at Pálffy Gyula 12 now", ["PERSON"]) == []
 
 
 def test_lower_case_names_at_either_word_parity(detector: PiiDetector) -> None:
     assert ("PERSON", "patricia desrosiers") in found(detector, "please follow up with patricia desrosiers in two weeks")
     assert found(detector, "please follow up with the team in two weeks") == set()
+    # a middle initial vouches for a first name the lists lack; "a" and "i" are words, not initials
+    assert ("PERSON", "codey m ross") in found(detector, "the codey m ross version sold a million")
+    assert found(detector, "They hired a ross from the agency.") == set()
 
 
 @pytest.mark.parametrize(("text", "value", "not_value"), [
@@ -190,6 +197,9 @@ def test_a_title_before_a_street_word_is_a_person() -> None:
     ("Warrick asked Thandeka for the keys.", {"Warrick", "Thandeka"}),  # who speaks and who is spoken to
     ("Thandeka, can you send me the file?", {"Thandeka"}),  # addressed at a sentence's start
     ("Tadeusz K Wroblewski lives in Gdansk", {"Tadeusz K Wroblewski"}),  # the whole name, not NER's surname
+    ("She named him Luís", {"Luís"}),
+    ("It was between him and Asya's kid.", {"Asya"}),  # whose kin follows
+    ("my friend's daughter is here", set()),
     ("she asked him to wait", set()),
     ("Sorry, can you send it again?", set()),
     ("We met on Labor Day weekend.", set()),  # a census surname after a word, but NER calls it a date

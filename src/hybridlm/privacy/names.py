@@ -6,17 +6,20 @@ importlib.resources, so nothing is fetched. They are general lists, not the name
 
 A run of capitalised words ("Jane Doe", "Ján M. Novák") is a name when its first word is a known
 first name or its last a known surname or has a surname's ending in a language the census hardly
-covers ("-dóttir", "-ović", "-ski", "-nen"); a single capitalised word that is a known name or has
-such an ending scores lower. Lower-case names are taken only as a known first name followed by a
-known surname. Words that are common in prose and also names ("May", "Will", "Hope") are kept out
-by spaCy's stop words, month and day names, and a run with an organisation word (Inc, Ltd,
-Orchestra, ...) is not a name. A single word that spaCy's NER gives another label (ORG, GPE, ...)
-is dropped; a run of two or more is kept (the small model often calls a full name ORG, and dropping
-those cost recall) unless the label is DATE or EVENT ("Labor Day"). A lone word at a sentence's
-start must be a first name or have a surname's ending (capitalised surnames there are mostly
-ordinary words). After words that say a name follows ("my name is", "Name:", "directed by",
-"assistant to", "contact") one to three capitalised words are a name whether or not the lists know
-them, and so is a lone capitalised word addressed at a sentence's start ("Warrane, can I ...").
+covers ("-dóttir", "-ović", "-ski", "-nen"), and a run of two words is one when a word has a
+letter English lacks ("Miklós Hajdu") and NER does not call it a place; a single capitalised word
+that is a known name or has such an ending scores lower. Lower-case names are taken only as a
+known surname after a known first name or after a word and an initial ("codey m ross"). Words that
+are common in prose and also names ("May", "Will", "Hope") are kept out by spaCy's stop words,
+month and day names, and a run with an organisation word (Inc, Ltd, Orchestra, ...) is not a name.
+A single word that spaCy's NER gives another label (ORG, GPE, ...) is dropped; a run of two or
+more is kept (the small model often calls a full name ORG, and dropping those cost recall) unless
+the label is DATE or EVENT ("Labor Day"). A lone word at a sentence's start must be a first name
+or have a surname's ending (capitalised surnames there are mostly ordinary words). After words
+that say a name follows ("my name is", "Name:", "named him", "directed by", "assistant to",
+"contact") one to three capitalised words are a name whether or not the lists know them, and so
+is a lone capitalised word addressed at a sentence's start ("Warrane, can I ...") or whose kin
+follows ("Asya's kid").
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerRe
 
 PAIR_SCORE = 0.7
 SINGLE_SCORE = 0.5
-LOWER_PAIR_SCORE = 0.5
 MAX_SINGLE_SURNAME_RANK = 10000
 MAX_SURNAME_RANK = 30000  # the rarer surnames of the census list are mostly ordinary words or typos
 _NOT_NAMES = set("""january february march april may june july august september october november december
@@ -57,13 +59,17 @@ _RUN = regex.compile(rf"(?<![\p{{L}}\d@.])(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_
 # After them one to three capitalised words are a name, whatever the lists say; after the "name" cues,
 # one or two lower-case words too ("her maiden name is nyberg").
 CUE_SCORE = 0.88  # above spaCy NER's 0.85, so a cued full name wins over its NER fragment
-_NAME_CUE = r"(?i:\bname(?:[ ]is|'s|:|\?)|\bnamed|\bcalled)[ ]+"
+_NAME_CUE = r"(?i:\bname(?:[ ]is|'s|:|\?)|\bnamed(?:[ ](?:him|her|them))?|\bcalled)[ ]+"
 _CUE = rf"(?:{_NAME_CUE}|(?i:\b(?:directed|produced|written|composed|painted|founded|signed)[ ]by:?|\bproducer|\bassistant[ ]to|\bask[ ]for|\bspeak[ ](?:to|with)|\bcontact|\bagent)[ ]+)"
 _CUED = regex.compile(rf"(?<={_CUE})(?:{_WORD})(?:[ ](?:\p{{Lu}}\.?[ ])?{_WORD}){{0,2}}(?!\p{{L}}|\d|@)")
 _CUED_LOWER = regex.compile(rf"(?<={_NAME_CUE})\p{{Ll}}{{2,}}(?:[ ]\p{{Ll}}{{2,}})?(?=[ ]*(?:[.,!?;\n]|$))")
 # A lone word addressed at a sentence's start, before a question or a request: "Warrane, can I speak to your boss?"
 _VOCATIVE = regex.compile(rf"(?m)(?:^|(?<=[.!?][ ]))[ >\"“]*\K{_WORD}(?=,[ ](?:can|could|would|will|please|do|did|are|have)[ ])")
-_LOWER_PAIR = regex.compile(r"(?<![\p{L}\d@.])(\p{Ll}+)[ ](?:\p{Ll}\.?[ ])?(\p{Ll}+)(?!\p{L}|\d|@)")
+# A capitalised word whose child, spouse or parent follows: "Asya's kid", "Roberto's daughter".
+_KIN = regex.compile(rf"(?<![\p{{L}}\d@.\-]){_WORD}(?=['’]s[ ](?:kids?|child|children|son|daughter|wife|husband|mother|father"
+                     r"|mum|mom|dad|brother|sister|uncle|aunt|cousin|nephew|niece|grandson|granddaughter|grandmother"
+                     r"|grandfather|widow|widower|fianc[ée]e?|boyfriend|girlfriend|parents)\b)")
+_LOWER_PAIR = regex.compile(r"(?<![\p{L}\d@.])(\p{Ll}+)[ ]((?:\p{Ll}\.?[ ])?)(\p{Ll}+)(?!\p{L}|\d|@)")
 
 
 @functools.cache
@@ -99,9 +105,10 @@ class NameListRecognizer(LocalRecognizer):
         self._stop = STOP_WORDS
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
-        vetoed = []
+        vetoed: list[tuple[int, int, str]] = []
         if nlp_artifacts is not None and getattr(nlp_artifacts, "tokens", None) is not None:
             vetoed = [(e.start_char, e.end_char, e.label_) for e in nlp_artifacts.tokens.ents if e.label_ in _VETO_LABELS]
+        places = [(s, e) for s, e, label in vetoed if label in ("GPE", "LOC", "FAC")]
         found: list[tuple[int, int, float]] = []
         for run in _RUN.finditer(text):
             words = list(regex.finditer(r"\p{L}[\p{L}'’-]*\.?", run.group()))
@@ -115,16 +122,17 @@ class NameListRecognizer(LocalRecognizer):
                     group.append(w)
                     continue
                 if group:
-                    found.extend(self._judge(text, run.start(), group))
+                    found.extend(self._judge(text, run.start(), group, places))
                 group = []
         for pair in _LOWER_PAIR.finditer(text, overlapped=True):
-            first, last = pair.group(1), pair.group(2)
-            if (first in self._first and last in self._last and not _is_word(first, self._stop)
-                    and not _is_word(last, self._stop)):
-                found.append((pair.start(), pair.end(), LOWER_PAIR_SCORE))
-        for vocative in _VOCATIVE.finditer(text):
-            if not _is_word(vocative.group(), self._stop):
-                found.append((*vocative.span(), PAIR_SCORE))
+            first, initial, last = pair.group(1), pair.group(2).strip(" ."), pair.group(3)
+            # an initial between them (not the words "a" and "i") vouches for a first name the lists lack
+            if ((first in self._first or initial not in ("", "a", "i")) and last in self._last
+                    and not _is_word(first, self._stop) and not _is_word(last, self._stop)):
+                found.append((pair.start(), pair.end(), PAIR_SCORE))
+        for lone in [*_VOCATIVE.finditer(text), *_KIN.finditer(text)]:
+            if not _is_word(lone.group(), self._stop):
+                found.append((*lone.span(), PAIR_SCORE))
         for cued in [*_CUED.finditer(text), *_CUED_LOWER.finditer(text)]:
             words = cued.group().split()
             if not any(_is_word(w, self._stop) or w.lower() in ORG_WORDS for w in words):
@@ -133,7 +141,8 @@ class NameListRecognizer(LocalRecognizer):
                 if score > PAIR_SCORE or not any(s < ve and vs < e and (score < PAIR_SCORE or label in _NOT_NAME_LABELS)
                                                  for vs, ve, label in vetoed)]
 
-    def _judge(self, text: str, offset: int, group: list[Any]) -> list[tuple[int, int, float]]:
+    def _judge(self, text: str, offset: int, group: list[Any],
+               places: list[tuple[int, int]]) -> list[tuple[int, int, float]]:
         key = lambda w: w.group().rstrip(".").lower().removesuffix("'s").removesuffix("’s")  # noqa: E731
         last_word = group[-1].group()
         possessive = len(last_word) - len(last_word.removesuffix("'s").removesuffix("’s"))
@@ -141,8 +150,11 @@ class NameListRecognizer(LocalRecognizer):
         full = [w for w in group if len(key(w)) > 1]
         if not full:
             return []
+        # two words, one with a letter English lacks ("Miklós Hajdu"), that NER does not call a place
+        accented = (len(full) == 2 and not all(w.group().isascii() for w in full)
+                    and not regex.match(r"[ ,]*\d", text, pos=end) and not any(start < e and s < end for s, e in places))
         if len(full) >= 2 and (key(full[0]) in self._first or key(full[-1]) in self._last
-                               or _SURNAME_ENDING.match(key(full[-1]))):
+                               or _SURNAME_ENDING.match(key(full[-1])) or accented):
             return [(start, end, PAIR_SCORE)]
         if len(full) == 1:
             w, name = full[0], key(full[0])
