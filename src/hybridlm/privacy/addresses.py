@@ -43,6 +43,7 @@ _COMPOUND = (r"\p{L}[\p{L}\-]*(?i:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|rin
 _DETACHED = (r"(?i:stra(?:ß|ss)e|str\.|gate|gata|gatan|vej|gade|weg|gasse|platz|allee|utca|útja|út|u\.|ulica|iela|katu|tie"
              r"|straat|laan|vegen|veien|vei|veg|v[äa]gen|terrasse|plass|allé|rkp\.|rakpart|krt\.|körút|tér|köz|sétány)")
 _UNIT = r"(?i:apt\.?|apartment|suite|ste\.|unit|flat|room|floor|fl\.|bldg\.?|building)[ ]?#?\d{1,5}[A-Za-z]?\b"
+_TITLE = r"(?:Mr|Mrs|Ms|Dr|Prof)\.?[ ]"  # "Dr. Wells," is a person, not a street named by its suffix alone
 _MILITARY = (r"(?i:(?:psc|unit|cmr)[ ]\d{3,5},?[ ]box[ ]\d{3,5}|(?:uss|usns|usnv|usns|uscgc)[ ]\p{L}+(?:[ ]\p{L}+)?"
              r"|p\.?[ ]?o\.?[ ]box[ ]\d{1,6})")
 _MILITARY_CITY = r"(?i:(?:apo|fpo|dpo)[ ](?:aa|ae|ap)[ ]\d{5})"
@@ -60,7 +61,7 @@ _STREET = regex.compile(
     rf"|(?:\b{_CAP}[ ])?\b{_COMPOUND}[ ]{_NUM}(?!\d)"  # Schachterlweg 62
     rf"|\b\d{{1,6}}[ ]{_NAME}[ ]\d{{1,5}}\b\.?"  # 172 Maneeži 75
     rf"|(?:\b{_NUM}[ ])?\b{_CAP}(?:[ ]{_CAP})?[ ]{_DETACHED}[ ]{_NUM}(?!\d)"  # Villacher Strasse 89, 808 Kálmán Imre u. 12.
-    rf"|\b{_NAME}[ ]{_SUFFIX}(?=[ ]?(?:,|\n|$| and\b| street\b))"  # Diakou Street,
+    rf"|\b(?!{_TITLE})(?:{_NAME})[ ]{_SUFFIX}(?=[ ]?(?:,|\n|$| and\b| street\b))"  # Diakou Street, (not Dr. Wells,)
     rf"|(?i:the[ ])?(?i:corner[ ]of)[ ](?:[^\n,.?!]|\.(?=[ ])){{3,60}}?[ ]and[ ]{_NAME}"  # the corner of X and Y
     rf"|\b{_NUM}[ ](?:{_LOWER}[ ]){{1,3}}{_LOWER_SUFFIX}"  # 3911 fourth avenue
     rf"|\b{_NUM}[ ]{_PREFIX}[ ](?:{_LOWER}[ ]){{1,3}}\d{{1,5}}(?!\d)"  # 2613 avenida praia 1

