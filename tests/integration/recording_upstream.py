@@ -3,8 +3,9 @@ and keeps every request body: the stand-in cloud for checking what leaves the ma
 what comes back is restored exactly.
 
 Run: python -m tests.integration.recording_upstream --port PORT
-GET /recorded returns the bodies received so far; streams come in chunks of three characters,
-so any placeholder is cut across chunks.
+GET /recorded returns the bodies received so far, GET /cookies the Cookie header each came with
+(every answer sets a cookie, as some clouds do); streams come in chunks of three characters, so any
+placeholder is cut across chunks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
 CHUNK_CHARS = 3
@@ -32,6 +33,7 @@ def _event(body: dict[str, Any], delta: dict[str, Any], finish: str | None = Non
 def build() -> FastAPI:
     app = FastAPI()
     recorded: list[dict[str, Any]] = []
+    cookies: list[str | None] = []
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -41,10 +43,16 @@ def build() -> FastAPI:
     async def bodies() -> list[dict[str, Any]]:
         return recorded
 
+    @app.get("/cookies")
+    async def sent_cookies() -> list[str | None]:
+        return cookies
+
     @app.post("/v1/chat/completions")
-    async def complete(request: Request) -> Any:
+    async def complete(request: Request, response: Response) -> Any:
         body = await request.json()
         recorded.append(body)
+        cookies.append(request.headers.get("cookie"))
+        response.set_cookie("upstream_session", f"caller-{len(recorded)}")
         text = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
         if body.get("stream"):
             async def events() -> AsyncIterator[bytes]:

@@ -100,6 +100,10 @@ class RecordingUpstream(Upstream):
     def recorded(self) -> list[dict[str, Any]]:
         return list(httpx.get(f"http://{LOOPBACK}:{self.port}/recorded", timeout=5).json())
 
+    def cookies(self) -> list[str | None]:
+        """The Cookie header of each request (a recording upstream's; it sets one on every answer)."""
+        return list(httpx.get(f"http://{LOOPBACK}:{self.port}/cookies", timeout=5).json())
+
 
 def start_scripted_upstream(workdir: Path, script: list[dict[str, Any]]) -> RecordingUpstream:
     """`tests.integration.scripted_upstream`: an OpenAI-compatible server that says what it is told."""

@@ -68,3 +68,17 @@ def test_personal_data_stays_here_and_answers_are_restored_exactly(
     assert all(in_order[i]["redactions"] for i in redacted)  # each request that had a value replaced says so
     assert not any(value in (in_order[i]["prompt_preview"] or "") for entity, value, i in values if i in redacted
                    and json.dumps(value)[1:-1] not in sent[i])  # the preview shows placeholders, not the values
+
+
+def test_a_cookie_the_cloud_set_for_one_request_never_rides_with_another(
+        cloud: tuple[RecordingUpstream, Gateway], tmp_path: Path) -> None:
+    """By host name: an HTTP client's cookie jar keeps no cookies of bare IP addresses anyway."""
+    upstream, _ = cloud
+    gateway = start_gateway(tmp_path, hybrid_config(f"http://localhost:{upstream.port}/v1"))
+    try:
+        client = OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
+        for text in ("first caller", "second caller"):
+            client.chat.completions.create(model="llm", messages=[{"role": "user", "content": text}])
+    finally:
+        stop(gateway.proc)
+    assert upstream.cookies()[-2:] == [None, None]

@@ -103,3 +103,21 @@ def test_a_cancelled_wait_keeps_its_write(tmp_path: Path) -> None:
     assert count(path) == 5
     writer.close()
     other.close()
+
+
+def test_with_checkpoints_on_no_commit_checkpoints_and_a_thread_of_its_own_does(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    db = connect(path, NOTES)
+    writer = GroupWriter(db, 1000, "notes writer", checkpoint_every_s=0.05)
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    empty = path.stat().st_size
+    for i in range(50):
+        writer.submit(INSERT, ("x" * 3000 + str(i),))
+    writer.flush()
+    for _ in range(200):  # the checkpointer's rounds copy the log's pages into the file: at most about 10 s
+        if path.stat().st_size > empty + 100_000:
+            break
+        threading.Event().wait(0.05)
+    assert path.stat().st_size > empty + 100_000
+    writer.close()
+    assert count(path) == 50
