@@ -6,7 +6,8 @@ targets whose rounds alternate so drift on a shared machine hits all alike:
   litellm  LiteLLM's proxy (pinned, own venv under /tmp/hybridlm-bench, installed on first use)
   llm      hybridlm, model 'llm' (the tier forced: no routing)
   redacted hybridlm, model 'llm', with personal-data redaction on (hybridlm's default; off for the
-           other targets, as the peers do none): what checking every message costs
+           other targets, as the peers do none): what checking every message costs (each request's
+           text made new by a number, so the detector's cache of recent texts never answers)
   hybrid   hybridlm, model 'hybrid', heuristic router (a query it sends to the LLM tier)
   learned  hybridlm, model 'hybrid', learned router (trained by `hybridlm train router` on
            tests/data/routellm/mmlu unless --router-data; threshold 0 so every request still reaches
@@ -31,6 +32,7 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from harness import (
@@ -43,6 +45,7 @@ from harness import (
     Run,
     Server,
     always,
+    fresh_texts,
     as_server,
     chat_body,
     check_target,
@@ -79,6 +82,10 @@ class Target:
     server: Server
     body: dict[str, Any]
     headers: dict[str, str] | None = None
+    fresh: bool = False  # every request's text new, so that no cache keyed by text answers for it
+
+    def bodies(self) -> Callable[[int], dict[str, Any]]:
+        return fresh_texts(self.body) if self.fresh else always(self.body)
 
 
 def start_targets(stack: ExitStack, workdir: Path, keys: list[str], router_data: Path) -> list[Target]:
@@ -103,7 +110,7 @@ def start_targets(stack: ExitStack, workdir: Path, keys: list[str], router_data:
         gateway = start_hybridlm(workdir, "gw-redacted", gateway_config(upstream, redact=True))
         stack.callback(stop, gateway.proc)
         targets.append(Target("redacted", "hybridlm, model llm, personal data redacted",
-                              as_server("hybridlm redacted", gateway), chat_body("llm", LLM_PROMPT)))
+                              as_server("hybridlm redacted", gateway), chat_body("llm", LLM_PROMPT), fresh=True))
     if "learned" in keys:
         router = {"kind": "learned", "artifact": str(learned_router(router_data)), "threshold": 0.0}
         progress("starting hybridlm (learned router)")
@@ -130,12 +137,13 @@ async def measure(targets: list[Target], clients: int, seconds: float, rounds: i
     pools = {t.key: Clients(t.server.base_url, clients, t.headers) for t in targets}
     runs = {t.key: Run() for t in targets}
     rss = {t.key: 0.0 for t in targets}
+    bodies = {t.key: t.bodies() for t in targets}  # one per target for the whole run: fresh texts never repeat
     try:
         for target in targets:  # open every connection and warm each server up
-            await pools[target.key].run(always(target.body), 1.0)
+            await pools[target.key].run(bodies[target.key], 1.0)
         for r in range(rounds):
             for target in targets[r % len(targets):] + targets[:r % len(targets)]:
-                runs[target.key] += await pools[target.key].run(always(target.body), seconds / rounds)
+                runs[target.key] += await pools[target.key].run(bodies[target.key], seconds / rounds)
                 rss[target.key] = max(rss[target.key], rss_mb(target.server.pid))
     finally:
         for pool in pools.values():

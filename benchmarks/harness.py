@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -328,6 +329,18 @@ def chat_body(model: str, prompt: str, max_tokens: int = 8) -> dict[str, Any]:
 def always(body: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
     """A `body_for` for Clients.run that sends the same body every time."""
     return lambda _: body
+
+
+def fresh_texts(body: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
+    """A `body_for` whose every body has new text: the last message with a request number appended, counted over
+    every run this one `body_for` serves."""
+    counter = itertools.count()
+    *earlier, last = body["messages"]
+
+    def body_for(_: int) -> dict[str, Any]:
+        return {**body, "messages": [*earlier, {**last, "content": f"{last['content']} (request {next(counter)})"}]}
+
+    return body_for
 
 
 @dataclass
