@@ -169,7 +169,8 @@ class Pipeline(Deployment):
             self._settle(trace, plan, decision, ledger, answer.text)
             trace.tool_calls = len(answer.tool_calls)
             await self.private_preview(trace, request.messages, ledger)
-            await asyncio.wrap_future(self.record(trace, request.endpoint, ledger))  # committed before the answer is sent
+            # committed before the answer is sent
+            await asyncio.wrap_future(self.record(trace, request.endpoint, ledger))
         return Answer(answer, trace)
 
     async def run_stream(self, request: Request) -> StreamAnswer:

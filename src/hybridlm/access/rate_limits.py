@@ -2,9 +2,10 @@
 
 `admit` refuses a request that would go over either limit, judging its tokens by an estimate
 (the prompt's characters / 4 plus `max_tokens`), and holds that estimate while the request runs, so
-concurrent requests of one key cannot together go over the token limit on their estimates; `settle` then swaps the estimate for the tokens the request really
-used, so a key is charged for what it got. A request estimated at more than the whole token limit is
-let through once the window is empty and nothing else of the key is running, rather than never.
+concurrent requests of one key cannot together go over the token limit on their estimates;
+`settle` then swaps the estimate for the tokens the request really used, so a key is charged for
+what it got. A request estimated at more than the whole token limit is let through once the window
+is empty and nothing else of the key is running, rather than never.
 
 Hand-rolled rather than `limits`: a token limit needs a hit counted after the fact, whatever it
 comes to, and `limits`' moving window only takes hits that fit.

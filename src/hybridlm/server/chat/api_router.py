@@ -28,7 +28,8 @@ async def _cancel_when_gone(request: Request, task: asyncio.Task[object]) -> Non
     task.cancel()
 
 
-async def _unless_gone(request: Request, work: Awaitable[JSONResult | StreamResult]) -> JSONResult | StreamResult | None:
+async def _unless_gone(request: Request,
+                       work: Awaitable[JSONResult | StreamResult]) -> JSONResult | StreamResult | None:
     """`work`'s result, made in this task while a watcher waits for the client to leave; None if it left first."""
     this = asyncio.current_task()
     assert this is not None
