@@ -55,7 +55,7 @@ def test_personal_data_stays_here_and_answers_are_restored_exactly(
     leaked = [(entity, value) for entity, value, i in values if json.dumps(value)[1:-1] in sent[i]]
     share = len(leaked) / len(values)
     print(f"\n{len(leaked)} of {len(values)} personal values reached the upstream ({share:.1%}): {leaked[:10]}")
-    assert share <= 0.15  # on the whole set 9.0% do (names mostly): benchmarks/pii_leak.py, docs/BENCHMARKS.md
+    assert share <= 0.15  # on the whole set 6.9% do (names mostly): benchmarks/pii_leak.py, docs/BENCHMARKS.md
 
     log = gateway.log()
     try:
