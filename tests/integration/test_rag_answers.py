@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from hybridlm.access.keys import RECHECK_S, KeyStore, default_keys_path
+from hybridlm.access.keys import KeyStore, default_keys_path
 from tests.conftest import DATA
 from tests.integration.commands import hybridlm
 from tests.integration.servers import (
@@ -154,12 +153,8 @@ def test_factcheck_counts_against_a_keys_requests_per_minute(rag_gateway: Gatewa
         replies = [httpx.post(rag_gateway.url + "/v1/factcheck", json=body, timeout=60,
                               headers={"authorization": f"Bearer {secret}"}) for _ in range(2)]
     finally:
-        store.revoke(key_id)  # the gateway is open again for the tests after this one, once it has looked
+        store.revoke(key_id)  # the gateway is open again for the tests after this one
         store.close()
-        deadline = time.monotonic() + 10 * RECHECK_S + 5
-        while httpx.get(rag_gateway.url + "/v1/models", timeout=10).status_code == 401:
-            assert time.monotonic() < deadline, "the gateway still asks for a key"
-            time.sleep(RECHECK_S / 5)
     assert [r.status_code for r in replies] == [200, 429]
     assert replies[1].json()["error"]["code"] == "rate_limit_exceeded" and replies[1].headers["retry-after"]
     row = rag_gateway.row(replies[1].headers["x-hybridlm-request-id"])

@@ -4,10 +4,7 @@ A secret is shown once, when it is made, and stored only as its SHA-256: the sec
 random bytes, so a fast hash is as good as a slow one and costs nothing per request. Lookups
 are answered from memory; the file's `PRAGMA data_version` (one cheap query, no read of any
 table) tells when another process (the CLI revoking a key) changed it, and the keys are read
-again. It is asked at most every `RECHECK_S`: a query per request was 5% of a busy gateway's
-samples (the call lets go of the interpreter lock, and getting it back waits behind the other
-threads), so a key revoked elsewhere is refused within a quarter of a second, not at once (a key
-unknown here is looked for in the file at once, so a new key works straight away).
+again.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,6 @@ from hybridlm.sqlite_db import Schema, connect, transaction
 
 KEYS_FILE_NAME = "keys.db"
 SECRET_PREFIX = "hlm-"
-RECHECK_S = 0.25  # how long the keys in memory are trusted before the file is asked whether they changed
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -96,14 +92,12 @@ def _caller(row: sqlite3.Row) -> Caller:
 class KeyStore:
     """Safe to use from several threads; each process holds one connection."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._clock = clock
         self._lock = threading.Lock()
         self._db = connect(path, SCHEMA)
         self._db.row_factory = sqlite3.Row
         self._version: int | None = None  # the file's data_version when `_by_digest` was read
-        self._recheck_at = 0.0  # the clock's time from which data_version is asked again
         self._by_digest: dict[str, Caller] = {}
 
     def create(self, name: str, admin: bool = False, tenant: str | None = None,
@@ -120,7 +114,7 @@ class KeyStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key_id, name, _digest(secret), int(admin), tenant, _names(profiles), _names(tiers),
                  budget_usd_per_day, budget_usd_per_month, requests_per_minute, tokens_per_minute, time.time()))
-            self._version, self._recheck_at = None, 0.0  # our own writes do not move data_version for this connection
+            self._version = None  # our own writes do not move data_version for this connection
         return key_id, secret
 
     def list(self) -> list[KeyInfo]:
@@ -135,31 +129,24 @@ class KeyStore:
                                     (time.time(), key_id))
             if not done.rowcount and self._db.execute("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)).fetchone() is None:
                 raise UnknownKey(f"no key '{key_id}' (see `hybridlm keys list`)")
-            self._version, self._recheck_at = None, 0.0
+            self._version = None
 
     def lookup(self, secret: str) -> Caller | None:
         """The caller a secret belongs to; None for an unknown or revoked one. The dict is keyed by
-        digest, so how long a miss takes says nothing about any stored secret. A miss asks the file again
-        at once: a key made a moment ago works at once."""
-        digest = _digest(secret)
-        caller = self._current().get(digest)
-        return caller if caller is not None else self._current(recheck=True).get(digest)
+        digest, so how long a miss takes says nothing about any stored secret."""
+        return self._current().get(_digest(secret))
 
     def active(self) -> bool:
         """Whether any unrevoked key exists: with none, the gateway asks for no key."""
         return bool(self._current())
 
-    def _current(self, recheck: bool = False) -> dict[str, Caller]:
-        now = self._clock()
-        if now < self._recheck_at and not recheck:
-            return self._by_digest
+    def _current(self) -> dict[str, Caller]:
         with self._lock:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version != self._version:
                 rows = self._db.execute("SELECT * FROM keys WHERE revoked IS NULL").fetchall()
                 self._by_digest = {row["secret_sha256"]: _caller(row) for row in rows}
                 self._version = version
-            self._recheck_at = now + RECHECK_S
             return self._by_digest
 
     def close(self) -> None:
