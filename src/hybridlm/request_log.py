@@ -145,6 +145,8 @@ COLUMNS = (
 )
 SCHEMA = Schema("request log", MIGRATIONS)
 INSERT_REQUEST = f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+# numpy's numbers (a learned router's features) are written as json.dumps would write their float and int bases
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 CHECKPOINT_EVERY_S = 1.0  # every request waits for its row's commit: no commit may pay for a checkpoint
 INSERT_FEEDBACK = "INSERT INTO feedback (request_id, ts, score, comment) VALUES (?, ?, ?, ?)"
 
@@ -197,10 +199,6 @@ def _json_values(trace: Trace) -> dict[str, Any]:
         "signals": {"features": d.features, "labels": d.labels, "forced": d.forced} if d else None,
         "calls": trace.calls or None,
     }
-
-
-# numpy's numbers (a learned router's features) are written as json.dumps would write their float and int bases
-JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def _json_text(value: Any) -> str | None:

@@ -15,7 +15,6 @@ never waits for, nor holds up, the writer or any reader).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import queue
 import sqlite3
@@ -23,7 +22,6 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from hybridlm.sqlite_db import is_busy, transaction
@@ -170,10 +168,10 @@ class GroupWriter:
         told = [write.done for write in writes if write.done.set_running_or_notify_cancel()]
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                with transaction(self._db):  # a run of the same statement (roll-ups) goes to SQLite in one call
-                    statements = (statement for write in writes for statement in write.statements)
-                    for sql, run in itertools.groupby(statements, key=itemgetter(0)):
-                        self._db.executemany(sql, [params for _, params in run])
+                with transaction(self._db):
+                    for write in writes:
+                        for sql, params in write.statements:
+                            self._db.execute(sql, params)
             except Exception as err:  # whatever it is, the futures waiting on these writes get it
                 if is_busy(err) and attempt < COMMIT_ATTEMPTS:
                     time.sleep(RETRY_PAUSE_S * attempt)

@@ -131,7 +131,7 @@ _POSSESSIVE = regex.compile(r"['’]s?\Z")
 
 def _tidy_person(text: str, f: Finding) -> Finding | None:
     """A PERSON finding cut to what a name has; None if nothing is left or it names an organisation."""
-    from hybridlm.privacy.names import ORG_WORDS
+    from hybridlm.privacy.names import names_an_organisation
 
     start, end = f.start, f.end
     line_end = text.find("\n", start, end)
@@ -143,8 +143,7 @@ def _tidy_person(text: str, f: Finding) -> Finding | None:
     while start < end and not text[start].isalnum():
         start += 1
     end = start + len(_POSSESSIVE.sub("", text[start:end].rstrip(" .,;:")))
-    following = text[end:end + 16].lstrip(" ,&").split(" ")[0].rstrip(".,").lower()
-    if end <= start or following in ORG_WORDS or any(w.rstrip(".").lower() in ORG_WORDS for w in text[start:end].split()):
+    if end <= start or names_an_organisation(text, start, end):
         return None
     return f if (start, end) == (f.start, f.end) else Finding(f.entity, start, end, f.score)
 

@@ -85,6 +85,13 @@ def name_lists() -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(first), tuple(last)
 
 
+def names_an_organisation(text: str, start: int, end: int) -> bool:
+    """Whether the words of `text[start:end]` are an organisation's name: one of them, or the word after them,
+    is an organisation's word ("Williamson Orchestra", "Rand Corporation")."""
+    after = text[end:end + 16].lstrip(" ,&").split(" ")[0].rstrip(".,").lower()
+    return after in ORG_WORDS or any(w.rstrip(".").lower() in ORG_WORDS for w in text[start:end].split())
+
+
 def _is_word(word: str, stop_words: Any) -> bool:
     lower = word.lower()
     return lower in stop_words or lower in _NOT_NAMES
@@ -112,8 +119,7 @@ class NameListRecognizer(LocalRecognizer):
         found: list[tuple[int, int, float]] = []
         for run in _RUN.finditer(text):
             words = list(regex.finditer(r"\p{L}[\p{L}'’-]*\.?", run.group()))
-            after = text[run.end():run.end() + 16].lstrip(" ,&").split(" ")[0].rstrip(".,").lower()
-            if after in ORG_WORDS or any(w.group().rstrip(".").lower() in ORG_WORDS for w in words):
+            if names_an_organisation(text, run.start(), run.end()):
                 continue
             # cut the run at words that are not names
             group: list[Any] = []
