@@ -172,6 +172,22 @@ class Gateway:
         assert row is not None, f"no log row for {request_id} after {timeout}s"
         return row
 
+    def newest_request_id(self) -> str | None:
+        log = self.log()
+        try:
+            rows = log.recent(1)
+        finally:
+            log.close()
+        return rows[0]["request_id"] if rows else None
+
+    def row_after(self, previous_id: str | None, timeout: float = 5.0) -> dict[str, Any]:
+        """The first row written after `previous_id`, for a request whose client left before it saw its id."""
+        deadline = time.monotonic() + timeout
+        while (newest := self.newest_request_id()) == previous_id and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert newest != previous_id, f"no new log row after {timeout}s"
+        return self.row(newest)
+
 
 def start_gateway(workdir: Path, config: dict[str, Any]) -> Gateway:
     workdir.mkdir(parents=True, exist_ok=True)
