@@ -403,6 +403,14 @@ def test_one_file_a_category_filter_and_a_limit() -> None:
     assert load_bfcl(BFCL, limit=0).items == []
 
 
+def test_an_offset_skips_the_first_items_so_a_tuning_split_stays_apart() -> None:
+    whole = [i.id for i in load_bfcl(BFCL / "BFCL_v4_parallel.json").items]
+    assert [i.id for i in load_bfcl(BFCL / "BFCL_v4_parallel.json", limit=3, offset=4).items] == whole[4:7]
+    assert [i.id for i in load_bfcl(BFCL / "BFCL_v4_parallel.json", offset=10).items] == whole[10:]
+    with pytest.raises(BfclError, match="offset must be 0 or more"):
+        load_bfcl(BFCL, offset=-1)
+
+
 def test_questions_without_an_answer_are_skipped_and_counted(tmp_path: Path) -> None:
     shutil.copy(BFCL / "BFCL_v4_parallel.json", tmp_path)
     (tmp_path / "possible_answer").mkdir()

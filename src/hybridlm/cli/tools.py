@@ -24,6 +24,8 @@ def eval_tools(
                                              "router.")] = False,
     categories: Annotated[Optional[str], typer.Option(help="Comma-separated categories (default: all in PATH).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="The first N items of each category.")] = None,
+    offset: Annotated[int, typer.Option(help="Skip the first N items of each category (with --limit: items "
+                                        "offset+1 to offset+limit).")] = 0,
     outcomes: Annotated[Optional[Path], typer.Option(help="JSONL of per-item outcomes: appended to, and read "
                                                      "back to resume a run or re-score it without the model.")] = None,
     verifier: Annotated[Optional[Path], typer.Option(help="Score with these verifier weights instead of "
@@ -49,7 +51,7 @@ def eval_tools(
 
     cfg = load_cli_config(config)
     try:
-        bfcl = load_bfcl(data, categories.split(",") if categories else None, limit)
+        bfcl = load_bfcl(data, categories.split(",") if categories else None, limit, offset)
         options = _local_options(cfg, model, threads)
         backend = LocalGGUFBackend(LocalOptions.model_validate(options), BackendContext(cfg.resolved_data_dir()))
         router = ToolRouter(cfg.router.tools)

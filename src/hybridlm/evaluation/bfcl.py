@@ -215,12 +215,14 @@ def _item(row: dict[str, Any], category: str, answer: dict[str, Any] | None, whe
     )
 
 
-def load_bfcl(path: Path, categories: Sequence[str] | None = None, limit: int | None = None) -> BfclSet:
+def load_bfcl(path: Path, categories: Sequence[str] | None = None, limit: int | None = None,
+              offset: int = 0) -> BfclSet:
     """BFCL questions with their answers from a data folder or one `BFCL_v4_<category>.json`.
 
     Answers come from `possible_answer/` beside the question files. A question whose category
     has answers but whose row is missing is skipped and counted, never scored. `limit` keeps
-    the first N scorable questions of each category, in file order. In a folder, files of
+    the first N scorable questions of each category, in file order, after the first `offset` (so
+    items tuned on and items measured on can be kept apart). In a folder, files of
     categories this checker does not judge are left out.
     """
     path = Path(path)
@@ -228,6 +230,8 @@ def load_bfcl(path: Path, categories: Sequence[str] | None = None, limit: int | 
         raise BfclError(f"{path}: no such file or folder")
     if limit is not None and limit < 0:
         raise BfclError(f"limit must be 0 or more, not {limit}")
+    if offset < 0:
+        raise BfclError(f"offset must be 0 or more, not {offset}")
     if categories is not None:
         unknown = [c for c in categories if c not in KNOWN_CATEGORIES]
         if unknown:
@@ -249,14 +253,15 @@ def load_bfcl(path: Path, categories: Sequence[str] | None = None, limit: int | 
             if not answer_file.is_file():
                 raise BfclError(f"{question_file}: no answers ({answer_file} is missing)")
             answers = {str(a["id"]): a for a in _read_rows(answer_file, ("id", "ground_truth"))}
-        skipped[category], taken = 0, 0
+        skipped[category], seen = 0, 0
         for row in _read_rows(question_file, ("id", "question", "function")):
             answer = None if answers is None else answers.get(str(row["id"]))
             if answers is not None and answer is None:
                 skipped[category] += 1
-            elif limit is None or taken < limit:
+                continue
+            if offset <= seen and (limit is None or seen < offset + limit):
                 items.append(_item(row, category, answer, f"{question_file}: {row['id']}"))
-                taken += 1
+            seen += 1
     return BfclSet(items=items, skipped=skipped, categories=tuple(wanted))
 
 
