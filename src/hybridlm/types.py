@@ -11,6 +11,17 @@ Message = dict[str, Any]
 """One OpenAI chat message (`role`, `content`, ...); kept as a dict so unknown fields survive."""
 
 
+def text_of(content: Any) -> str:
+    """A message's content as text: OpenAI allows a string, None, or a list of typed parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return str(content)
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0

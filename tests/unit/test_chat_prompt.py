@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hybridlm.models.chat_prompt import TOOL_GUIDANCE, ChatPrompt, text_of, with_system_note
+from hybridlm.models.chat_prompt import TOOL_GUIDANCE, ChatPrompt, with_system_note
+from hybridlm.types import text_of
 from hybridlm.tools.protocol import parse_tools
 
 CHATML = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}{% endfor %}"

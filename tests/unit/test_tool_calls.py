@@ -128,3 +128,26 @@ def test_grounding_finds_numbers_words_and_clock_times() -> None:
     assert made_up.required_missing == ("time",) and made_up.optional_missing == ("label",)
     said = ground_call(alarm, {"time": "06:45"}, [{"role": "user", "content": "wake me up at 6:45"}])
     assert said.required_missing == () and said.share_found == 1.0
+
+
+def test_periods_and_frequencies_stand_for_their_counts() -> None:
+    said = Evidence.of("Movies near LA for the next week, compounded quarterly")
+    assert said.has_number(7) and said.has_number(4) and not said.has_number(12)
+
+
+INVEST = {"type": "function", "function": {"name": "invest", "parameters": {"type": "object", "properties": {
+    "rate": {"type": "number", "description": "The annual interest rate."},
+    "rate_pct": {"type": "number", "description": "The same rate as a percentage."},
+    "years": {"type": "number"}}, "required": ["rate", "rate_pct", "years"]}}}
+
+
+def test_a_rate_said_in_per_cent_is_written_as_its_parameter_describes_it() -> None:
+    request = parse_tools([INVEST])
+    assert request is not None
+    messages = [{"role": "user", "content": "Invest at 5% a year for 5 years"}]
+    assert tidy(("invest", {"rate": 5, "rate_pct": 0.05, "years": 5}), request, messages)[1] == {
+        "rate": 0.05, "rate_pct": 5.0, "years": 5.0}  # years is 5 too, but no rate: not said in per cent
+    assert tidy(("invest", {"rate": 0.05, "rate_pct": 5, "years": 5}), request, messages)[1] == {
+        "rate": 0.05, "rate_pct": 5.0, "years": 5.0}
+    plain = [{"role": "user", "content": "Invest at a rate of 5 for 5 years"}]
+    assert tidy(("invest", {"rate": 5, "rate_pct": 5, "years": 5}), request, plain)[1]["rate"] == 5.0

@@ -15,7 +15,7 @@ from typing import Any
 
 from hybridlm.tools.grammar import CALL_CLOSE, CALL_OPEN
 from hybridlm.tools.protocol import ToolRequest
-from hybridlm.types import Message
+from hybridlm.types import Message, text_of
 
 TOOLS_PREAMBLE = (
     "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
@@ -31,17 +31,6 @@ TOOL_GUIDANCE = (
     "When you call a function, take each argument value from the user's message, converted to the units and "
     "format the function's description asks for, and leave out optional arguments the user did not mention."
 )
-
-
-def text_of(content: Any) -> str:
-    """A message's content as text: OpenAI allows a string, None, or a list of typed parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return str(content)
 
 
 def _arguments(call: dict[str, Any]) -> dict[str, Any]:

@@ -5,13 +5,12 @@ steps, local workers do them, the LLM writes the answer (see hybridlm.agents.run
 from __future__ import annotations
 
 from hybridlm.deployment import Deployment
-from hybridlm.models.chat_prompt import text_of
 from hybridlm.plans import Orchestrated, Plan
 from hybridlm.profiles.base import routed_decision
 from hybridlm.request import Request
 from hybridlm.routing.base import last_user_text
 from hybridlm.targets import AGENT, Target
-from hybridlm.types import Decision
+from hybridlm.types import Decision, text_of
 
 
 class AgentProfile:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from hybridlm.models.chat_prompt import text_of
 from hybridlm.tools.protocol import Function
-from hybridlm.types import Message
+from hybridlm.types import Message, text_of
 
 NUMBER = re.compile(r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?)(?:\s*(k|m|b|thousand|million|billion|bn)\b)?")
 MAGNITUDE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
@@ -32,6 +31,9 @@ NUMBER_WORDS = {
     "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
     "hundred": 100, "thousand": 1000, "half": 0.5, "quarter": 0.25, "once": 1, "twice": 2, "single": 1,
     "double": 2, "pair": 2, "dozen": 12, "noon": 12, "midnight": 0, "next": 1, "tomorrow": 1,
+    # periods and frequencies stand for their counts: "next week" is 7 days, "quarterly" 4 times a year
+    "week": 7, "fortnight": 14, "decade": 10, "century": 100, "daily": 365, "weekly": 52, "monthly": 12,
+    "quarterly": 4, "annually": 1, "yearly": 1, "semiannually": 2, "biannually": 2,
 }
 STOPWORDS = frozenset("a an the of in on at to for and or with by from is are be me my i you your it this that".split())
 

@@ -5,22 +5,28 @@ end and start tags), so parsing needs no guesswork. Small models add two kinds o
 grammar cannot forbid, and `tidy` removes both: the same call written again and again, and
 optional arguments filled with values the conversation never gave (a default the function would
 have used anyway is better than an invented one). Numbers the schema declares as `number` are
-written as floats, which is what strict clients (and BFCL) expect of them.
+written as floats, which is what strict clients (and BFCL) expect of them. A rate the user gave in
+per cent is written as the parameter describes it: as a percentage (5) where its name or description
+says so, else as a fraction (0.05), the usual meaning of a rate; small models pick either at random.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from hybridlm.tools.grammar import CALL_CLOSE, CALL_OPEN
-from hybridlm.tools.grounding import ground_call
+from hybridlm.tools.grounding import conversation_text, ground_call
 from hybridlm.tools.protocol import ToolRequest
 from hybridlm.types import Message, ToolCall
 
 OPEN_TAG, CLOSE_TAG = CALL_OPEN.strip(), CALL_CLOSE.strip()
+PER_CENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
+RATE = re.compile(r"rate|ratio|fraction|percent|interest|discount|tax|growth|yield|return|probability|share")
 
 Call = tuple[str, dict[str, Any]]
 
@@ -59,14 +65,35 @@ def _as_floats(value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
+def _rate_as_described(name: str, value: Any, schema: dict[str, Any], per_cents: frozenset[float]) -> Any:
+    """A number the user said in per cent, as a percentage or as a fraction, as its name or description asks."""
+    if schema.get("type") != "number" or isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    described = f"{name} {schema.get('description', '')}".lower()
+    if not RATE.search(described):  # "5% for 5 years": the years are not a rate
+        return value
+    as_percentage = "percent" in described
+    for said in per_cents:
+        if as_percentage and math.isclose(value, said / 100):
+            return said
+        if not as_percentage and math.isclose(value, said) and said:
+            return said / 100
+    return value
+
+
 def tidy(call: Call, tools: ToolRequest, messages: Sequence[Message]) -> Call:
-    """Drop optional arguments not found in the conversation; numbers of `number` type as floats."""
+    """Drop optional arguments not found in the conversation; numbers of `number` type as floats; rates
+    given in per cent as their parameters describe them."""
     name, arguments = call
     function = tools.function(name)
     if function is None:
         return call
     invented = set(ground_call(function, arguments, messages).optional_missing)
     kept = {k: v for k, v in arguments.items() if k not in invented}
+    per_cents = frozenset(float(n) for n in PER_CENT.findall(conversation_text(messages)))
+    if per_cents:
+        properties = function.parameters.get("properties") or {}
+        kept = {k: _rate_as_described(k, v, properties.get(k) or {}, per_cents) for k, v in kept.items()}
     return name, _as_floats(kept, function.parameters)
 
 
