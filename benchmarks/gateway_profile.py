@@ -1,6 +1,6 @@
 """Where the gateway's time goes: the hot path profiled while 32 clients send `hybrid` requests.
 
-The gateway (heuristic router, as in gateway_overhead.py) serves the instant upstream's answers while
+The gateway (heuristic router, or with --router learned the learned one, as in gateway_overhead.py) serves the instant upstream's answers while
 the profiler samples it: py-spy attached to the process (`py-spy record --pid`), or, where py-spy
 cannot attach (no ptrace), pyinstrument inside the gateway's event-loop thread, started and stopped
 by signals from a sitecustomize.py this script puts on the gateway's PYTHONPATH. Waiting is left out
@@ -10,7 +10,8 @@ functions by time including callees, and own time by package.
 
 Run (from the repository root; about --seconds plus ~30 s):
   PYTHONPATH=$PWD/src HYBRIDLM_MODELS_DIR=/tmp/models python benchmarks/gateway_profile.py --seconds 20
-Options: --clients 32, --profiler auto|py-spy|pyinstrument, --top 20, --save STACKS.txt, --json.
+Options: --clients 32, --router heuristic|learned, --profiler auto|py-spy|pyinstrument, --top 20,
+--save STACKS.txt, --json.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from harness import (
     chat_body,
     ensure_venv,
     gateway_config,
+    learned_router,
     load_average,
     progress,
     start_fast_upstream,
@@ -195,6 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--router", choices=["heuristic", "learned"], default="heuristic")
     parser.add_argument("--profiler", choices=["auto", "py-spy", "pyinstrument"], default="auto")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--save", type=Path, help="also write the collapsed stacks here (flamegraph input)")
@@ -212,8 +215,10 @@ def main() -> None:
         out = workdir / "stacks.txt"
         env = {"PYTHONPATH": os.pathsep.join([str(hook), os.environ["PYTHONPATH"],
                                               str(venv_site_packages(bin_dir))]), OUT_ENV: str(out)}
-        progress("starting hybridlm (heuristic router)")
-        gateway = start_hybridlm(workdir, "gw", gateway_config(upstream), env)
+        router = None if args.router == "heuristic" else {"kind": "learned", "artifact": str(learned_router()),
+                                                           "threshold": 0.0}
+        progress(f"starting hybridlm ({args.router} router)")
+        gateway = start_hybridlm(workdir, "gw", gateway_config(upstream, router=router), env)
         stack.callback(stop, gateway.proc)
         tool = args.profiler
         if tool == "auto":
@@ -226,11 +231,12 @@ def main() -> None:
 
     if args.json:
         print(json.dumps({"date": today(), "machine": describe(), "load": load_average(), "client": CLIENT, "profiler": tool,
-                          "clients": args.clients, "seconds": args.seconds, "rps": run.rps, "errors": run.errors,
+                          "router": args.router, "clients": args.clients, "seconds": args.seconds, "rps": run.rps, "errors": run.errors,
                           **result}))
         return
     unit = "samples" if tool == "py-spy" else "microseconds"
-    note = (f"{today()}; {load_average()}; {tool}; {args.clients} clients x {args.seconds:g} s of model hybrid, {run.rps:.0f} req/s "
+    note = (f"{today()}; {load_average()}; {tool}; {args.clients} clients x {args.seconds:g} s of model hybrid "
+            f"({args.router} router), {run.rps:.0f} req/s "
             f"while profiled, {run.errors} errors; {result['samples']} {unit}")
     for title, key in (("own time", "own"), ("hybridlm functions, time including callees", "hybridlm_inclusive"),
                        ("own time by package", "by_package")):
