@@ -13,7 +13,7 @@ from hybridlm.artifacts import ArtifactError
 from hybridlm.evaluation.router_eval import RouterEvaluator, embed, two_model_result
 from hybridlm.models.encoder import minilm_path
 from hybridlm.routing.cascade import CascadeRouter
-from hybridlm.routing.learned import KINDS, fit_router, load_router
+from hybridlm.routing.learned import KINDS, EncoderRouter, fit_router, load_router
 from hybridlm.routing.outcomes import OutcomeDataError, load_outcomes
 from hybridlm.types import Completion, Usage
 from tests.conftest import DATA
@@ -76,6 +76,8 @@ def test_each_router_trains_saves_loads_and_routes(kind: str, tmp_path: Path) ->
         score = loaded.score(HARD)
     assert 0.0 <= score.value <= 1.0
     assert score.contributions
+    if isinstance(loaded, EncoderRouter):
+        assert loaded.cheap  # a static encoder and a few hundred neighbours: scored on the event loop
 
 
 def test_cascade_verifier_doubts_drafts_with_wrong_arithmetic() -> None:
@@ -177,6 +179,7 @@ def test_routers_read_prompts_with_a_named_encoder_folder(tmp_path: Path) -> Non
     assert train.returncode == 0, train.stderr
     router = load_router(path)
     assert router.header["encoder"] == str(folder.resolve())  # type: ignore[union-attr]
+    assert not router.cheap  # type: ignore[union-attr]  # a transformer pass: scored on a worker
     data = load_outcomes(MMLU)
     same_weights = fit_router("knn", data, embed(data, "minilm"), "minilm")
     prompts = data.prompts[:20]

@@ -151,3 +151,17 @@ def test_a_rate_said_in_per_cent_is_written_as_its_parameter_describes_it() -> N
         "rate": 0.05, "rate_pct": 5.0, "years": 5.0}
     plain = [{"role": "user", "content": "Invest at a rate of 5 for 5 years"}]
     assert tidy(("invest", {"rate": 5, "rate_pct": 5, "years": 5}), request, plain)[1]["rate"] == 5.0
+
+
+def test_an_optional_choice_nobody_named_is_left_to_the_default() -> None:
+    loan = {"type": "function", "function": {"name": "loan", "parameters": {"type": "object", "properties": {
+        "amount": {"type": "number"}, "frequency": {"type": "string", "enum": ["Monthly", "Annually"]},
+        "currency": {"type": "string", "enum": ["USD", "EUR"]}}, "required": ["amount", "currency"]}}}
+    request = parse_tools([loan])
+    assert request is not None
+    unsaid = tidy(("loan", {"amount": 500, "frequency": "Monthly", "currency": "USD"}), request,
+                  [{"role": "user", "content": "A loan of 500"}])
+    assert unsaid[1] == {"amount": 500.0, "currency": "USD"}  # a required choice stays: it must be made
+    said = tidy(("loan", {"amount": 500, "frequency": "Monthly", "currency": "EUR"}), request,
+                [{"role": "user", "content": "A loan of 500 euros, paid back every month"}])
+    assert said[1]["frequency"] == "Monthly"

@@ -44,6 +44,7 @@ class EncoderError(HybridLMError):
 
 class Encoder(Protocol):
     name: str
+    cheap: bool  # a query costs less than handing it to a worker thread (see EncoderRouter.cheap)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
@@ -93,6 +94,7 @@ class MiniLMEncoder:
     """sentence-transformers all-MiniLM-L6-v2 (384 dims), truncated to `max_tokens`."""
 
     name = "minilm"
+    cheap = False
 
     def __init__(self, max_tokens: int = 256) -> None:
         offline()
@@ -165,6 +167,7 @@ class StaticEncoder:
     """Static embeddings distilled from MiniLM: a token lookup and a mean, about 0.2 ms a query."""
 
     name = "minilm-static"
+    cheap = True
 
     def __init__(self) -> None:
         offline()
@@ -197,6 +200,8 @@ def load_transformer(folder: Path | None) -> tuple[Any, Any]:
 class TransformerEncoder:
     """A sentence-transformers folder (MiniLM's when None) read with mean pooling, with other
     (tuned) weights when given."""
+
+    cheap = False
 
     def __init__(self, folder: Path | None, name: str, max_tokens: int = 256,
                  weights: dict[str, np.ndarray] | None = None) -> None:
@@ -284,6 +289,8 @@ class EmbeddingCache:
 
 class CachedEncoder:
     """An encoder whose vectors are kept in an EmbeddingCache: for evaluations that re-read the same texts."""
+
+    cheap = False  # each query is a SQLite lookup
 
     def __init__(self, encoder: Encoder, cache: EmbeddingCache) -> None:
         self.name = encoder.name

@@ -33,6 +33,7 @@ from hybridlm.types import Message
 DEFAULT_KIND = "ensemble"
 DEFAULT_ENCODER = "minilm-static"
 DEFAULT_K = 50
+INLINE_NEIGHBOURS = 10_000  # training prompts a query is compared with, at most, for a score cheaper than the hop
 
 
 @dataclass
@@ -75,6 +76,17 @@ class EncoderRouter:
             self._encoder = load_encoder(self.encoder_name)
         return self._encoder
 
+    @property
+    def cheap(self) -> bool:
+        """Scored on the event loop, no worker hop: with a static encoder and a small neighbour search a
+        score costs about 0.15 ms, less than the hop to a worker and back, and at 32 clients the hop's
+        contention for the interpreter lock cost more than the score (see docs/BENCHMARKS.md)."""
+        return getattr(self.encoder, "cheap", False) and self.neighbour_rows() <= INLINE_NEIGHBOURS
+
+    def neighbour_rows(self) -> int:
+        """How many training prompts each query is compared with."""
+        return 0
+
     def inputs(self, texts: Sequence[str]) -> Inputs:
         return Inputs.of(self.encoder, texts)
 
@@ -96,6 +108,9 @@ class TwoModelRouter(EncoderRouter):
         super().__init__(encoder_name, header, encoder)
         self.kind = kind
         self.components = components
+
+    def neighbour_rows(self) -> int:
+        return sum(len(c.head.embeddings) for c in self.components if isinstance(c.head, KNNHead))
 
     def parts(self, x: Inputs) -> dict[str, np.ndarray]:
         total = sum(c.weight for c in self.components)
@@ -143,6 +158,9 @@ class MultiModelRouter(EncoderRouter):
         self.linear = linear
         self.scale = scale
         self.cost_weight = cost_weight
+
+    def neighbour_rows(self) -> int:
+        return len(self.knn.embeddings)
 
     def predict_quality(self, x: Inputs) -> np.ndarray:
         return (self.knn.raw(x.E, x.F) + self.linear.raw(x.E, x.F)) / 2.0

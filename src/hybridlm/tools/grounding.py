@@ -159,3 +159,13 @@ def ground_call(function: Function, arguments: dict[str, Any], messages: Sequenc
         if not verdict:
             (required if name in function.required else optional).append(name)
     return Grounding(tuple(required), tuple(optional), checked)
+
+
+def unsaid_choices(function: Function, arguments: dict[str, Any], messages: Sequence[Message]) -> tuple[str, ...]:
+    """Optional arguments set to one of their enumerated values that the conversation never names: a
+    choice the model made for the user, where the function's default would have been theirs."""
+    evidence = _evidence_of(conversation_text(messages))
+    properties = function.parameters.get("properties") or {}
+    return tuple(name for name, value in arguments.items()
+                 if name not in function.required and "enum" in (properties.get(name) or {})
+                 and isinstance(value, str) and not evidence.has_text(value))

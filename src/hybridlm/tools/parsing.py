@@ -3,8 +3,8 @@
 The call grammar fixes the shape (`{"name": "...", "arguments": {...}}`, blocks separated by the
 end and start tags), so parsing needs no guesswork. Small models add two kinds of noise the
 grammar cannot forbid, and `tidy` removes both: the same call written again and again, and
-optional arguments filled with values the conversation never gave (a default the function would
-have used anyway is better than an invented one). Numbers the schema declares as `number` are
+optional arguments filled with values the conversation never gave, or with one of their enumerated
+choices it never names (a default the function would have used anyway is better than an invented one). Numbers the schema declares as `number` are
 written as floats, which is what strict clients (and BFCL) expect of them. A rate the user gave in
 per cent is written as the parameter describes it: as a percentage (5) where its name or description
 says so, else as a fraction (0.05), the usual meaning of a rate; small models pick either at random.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hybridlm.tools.grammar import CALL_CLOSE, CALL_OPEN
-from hybridlm.tools.grounding import conversation_text, ground_call
+from hybridlm.tools.grounding import conversation_text, ground_call, unsaid_choices
 from hybridlm.tools.protocol import ToolRequest
 from hybridlm.types import Message, ToolCall
 
@@ -82,13 +82,14 @@ def _rate_as_described(name: str, value: Any, schema: dict[str, Any], per_cents:
 
 
 def tidy(call: Call, tools: ToolRequest, messages: Sequence[Message]) -> Call:
-    """Drop optional arguments not found in the conversation; numbers of `number` type as floats; rates
+    """Drop optional arguments (values or enumerated choices) not found in the conversation; numbers of `number` type as floats; rates
     given in per cent as their parameters describe them."""
     name, arguments = call
     function = tools.function(name)
     if function is None:
         return call
-    invented = set(ground_call(function, arguments, messages).optional_missing)
+    invented = {*ground_call(function, arguments, messages).optional_missing,
+                *unsaid_choices(function, arguments, messages)}
     kept = {k: v for k, v in arguments.items() if k not in invented}
     per_cents = frozenset(float(n) for n in PER_CENT.findall(conversation_text(messages)))
     if per_cents:
